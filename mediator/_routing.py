@@ -1,0 +1,62 @@
+"""Which registered handlers a concrete message type reaches.
+
+Pure functions over ``{type: value}`` tables; the buses cache their answers
+per concrete type, so these run once per type (and again only after a
+registration changes the tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+__all__ = ["along_mro", "nearest"]
+
+V = TypeVar("V")
+
+
+def nearest(tp: type, table: Mapping[type, V]) -> list[tuple[type, V]]:
+    """The ``(class, value)`` pairs registered for the classes closest to ``tp``.
+
+    ``tp`` itself is at distance 0, its ``__bases__`` at 1, and so on (breadth
+    first, each class counted at its shortest distance).  More than one pair
+    in the answer means an ambiguity: two bases equally close to ``tp``, each
+    with its own handler.  A handler registered for several of those bases
+    (a union annotation) counts once, not as an ambiguity.
+    """
+    if tp in table:
+        return [(tp, table[tp])]
+    level: list[type] = [tp]
+    seen = {tp}
+    while level:
+        following: list[type] = []
+        for cls in level:
+            for base in cls.__bases__:
+                if base not in seen:
+                    seen.add(base)
+                    following.append(base)
+        found: list[tuple[type, V]] = []
+        for cls in following:
+            value = table.get(cls)
+            if value is not None and not any(value is other for _, other in found):
+                found.append((cls, value))
+        if found:
+            return found
+        level = following
+    return []
+
+
+def along_mro(tp: type, table: Mapping[type, Iterable[V]]) -> list[V]:
+    """Every value registered for a class in ``tp.__mro__``, most specific class first.
+
+    Within one class, values keep their order; a value reached through several
+    classes (a union annotation) appears once, at its first position.
+    """
+    found: list[V] = []
+    seen: set[int] = set()
+    for cls in tp.__mro__:
+        for value in table.get(cls, ()):
+            if id(value) not in seen:
+                seen.add(id(value))
+                found.append(value)
+    return found

@@ -1,0 +1,1 @@
+"""python-mediator's ``mediator.common`` import paths, kept for compatibility."""

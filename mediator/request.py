@@ -1,0 +1,17 @@
+"""Requests (commands and queries): python-mediator's ``mediator.request`` path."""
+
+from ._messages import Request as Request
+from ._messages import StreamRequest as StreamRequest
+from ._registry import RequestHandlerRegistry as RequestHandlerRegistry
+from ._request_bus import LocalRequestBus as LocalRequestBus
+from ._request_bus import RequestExecutor as RequestExecutor
+from ._stream import Stream as Stream
+
+__all__ = (
+    "LocalRequestBus",
+    "Request",
+    "RequestExecutor",
+    "RequestHandlerRegistry",
+    "Stream",
+    "StreamRequest",
+)

@@ -1,0 +1,448 @@
+"""LocalEventBus: fan-out, strategies, and errors that are never lost."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+
+from mediator import (
+    BusStateError,
+    EventHandlerRegistry,
+    Handler,
+    LocalEventBus,
+    MissingArgumentError,
+    PublishError,
+)
+
+HERE = re.escape(__file__.rsplit("/", 1)[-1])
+
+
+@dataclass
+class OrderPlaced:
+    order_id: int
+
+
+@dataclass
+class OrderShipped:
+    order_id: int
+
+
+class MailDown(Exception):
+    pass
+
+
+class StockDown(Exception):
+    pass
+
+
+STRATEGIES = ["sequential", "concurrent"]
+
+
+async def test_every_handler_runs_in_registration_order() -> None:
+    bus = LocalEventBus()
+    calls: list[str] = []
+
+    @bus.register
+    async def first(event: OrderPlaced) -> None:
+        calls.append(f"first {event.order_id}")
+
+    @bus.register
+    async def second(event: OrderPlaced, user: str) -> None:
+        calls.append(f"second {event.order_id} {user}")
+
+    @bus.register
+    async def other(event: OrderShipped) -> None:
+        calls.append("other")
+
+    await bus.publish(OrderPlaced(1), user="ada", ignored=True)
+    assert calls == ["first 1", "second 1 ada"]
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent", "background"])
+async def test_publishing_an_event_nobody_handles_is_a_no_op(strategy: Any) -> None:
+    bus = LocalEventBus(strategy=strategy)
+    async with bus:
+        await bus.publish(OrderPlaced(1))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_failures_are_collected_after_every_handler_ran(strategy: Any) -> None:
+    bus = LocalEventBus(strategy=strategy)
+    ran: list[str] = []
+    mail_error = MailDown("smtp")
+    stock_error = StockDown("db")
+
+    @bus.register
+    async def send_mail(event: OrderPlaced) -> None:
+        ran.append("mail")
+        raise mail_error
+
+    @bus.register
+    async def bill(event: OrderPlaced) -> None:
+        ran.append("bill")
+
+    @bus.register
+    def reserve_stock(event: OrderPlaced) -> None:
+        ran.append("stock")
+        raise stock_error
+
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(OrderPlaced(7))
+    error = caught.value
+    assert sorted(ran) == ["bill", "mail", "stock"]
+    assert isinstance(error, ExceptionGroup)
+    assert list(error.exceptions) == [mail_error, stock_error]
+    assert [(f.handler.fn, f.exception) for f in error.failures] == [
+        (send_mail, mail_error),
+        (reserve_stock, stock_error),
+    ]
+    assert error.event == OrderPlaced(7)
+    assert re.match(r"2 of 3 handlers failed for test_events\.OrderPlaced: .*send_mail, .*reserve_stock", str(error))
+    assert re.search(rf"raised by event handler .*send_mail \(.*{HERE}:\d+\) for test_events\.OrderPlaced", mail_error.__notes__[0])
+    # except* splits keep the failure details.
+    mail, rest = error.split(MailDown)
+    assert isinstance(mail, PublishError) and isinstance(rest, PublishError)
+    assert [f.handler.fn for f in mail.failures] == [send_mail]
+    assert [f.handler.fn for f in rest.failures] == [reserve_stock]
+
+
+async def test_except_star_works_on_publish_errors() -> None:
+    bus = LocalEventBus()
+
+    @bus.register
+    async def send_mail(event: OrderPlaced) -> None:
+        raise MailDown
+
+    handled = False
+    try:
+        await bus.publish(OrderPlaced(1))
+    except* MailDown as group:
+        handled = isinstance(group, PublishError)
+    assert handled
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_missing_argument_is_a_handler_failure(strategy: Any) -> None:
+    bus = LocalEventBus(strategy=strategy)
+    ran = []
+
+    @bus.register
+    async def needs_user(event: OrderPlaced, user: str) -> None: ...
+
+    @bus.register
+    async def fine(event: OrderPlaced) -> None:
+        ran.append(True)
+
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(OrderPlaced(1))
+    assert ran == [True]
+    (failure,) = caught.value.failures
+    assert isinstance(failure.exception, MissingArgumentError)
+    assert "'user'" in str(failure.exception)
+
+
+async def test_concurrent_handlers_run_at_the_same_time() -> None:
+    bus = LocalEventBus(strategy="concurrent")
+    both_started = anyio.Event()
+    started = 0
+
+    async def wait_for_the_other(event: OrderPlaced) -> None:
+        nonlocal started
+        started += 1
+        if started == 2:
+            both_started.set()
+        with anyio.fail_after(5):
+            await both_started.wait()
+
+    bus.register(wait_for_the_other)
+    bus.register(wait_for_the_other)
+    await bus.publish(OrderPlaced(1))
+    assert started == 2
+
+
+async def test_concurrency_limit() -> None:
+    bus = LocalEventBus(strategy="concurrent", max_concurrency=2)
+    running = peak = 0
+    release = anyio.Event()
+
+    async def handler(event: OrderPlaced) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == 2:
+            release.set()
+        await release.wait()
+        await anyio.lowlevel.checkpoint()
+        running -= 1
+
+    for _ in range(5):
+        bus.register(handler)
+    with anyio.fail_after(5):
+        await bus.publish(OrderPlaced(1))
+    assert peak == 2
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_cancelling_a_publish_cancels_its_handlers_and_logs_collected_errors(
+    strategy: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = LocalEventBus(strategy=strategy)
+    entered = anyio.Event()
+    cleaned_up = False
+
+    @bus.register
+    async def fails_first(event: OrderPlaced) -> None:
+        raise MailDown("lost?")
+
+    @bus.register
+    async def hangs(event: OrderPlaced) -> None:
+        nonlocal cleaned_up
+        entered.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cleaned_up = True
+
+    with caplog.at_level(logging.ERROR, logger="mediator"):
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(bus.publish, OrderPlaced(1))
+            with anyio.fail_after(5):
+                await entered.wait()
+            task_group.cancel_scope.cancel()
+    assert cleaned_up
+    assert "fails_first" in caplog.text and "before the publish was cancelled" in caplog.text
+    assert "MailDown: lost?" in caplog.text
+
+
+# -- background ------------------------------------------------------------------
+
+
+async def test_background_publish_returns_at_once_and_exit_waits_for_handlers() -> None:
+    bus = LocalEventBus(strategy="background")
+    release = anyio.Event()
+    done: list[int] = []
+
+    @bus.register
+    async def slow(event: OrderPlaced) -> None:
+        await release.wait()
+        done.append(event.order_id)
+
+    async with bus:
+        await bus.publish(OrderPlaced(1))
+        await bus.publish(OrderPlaced(2))
+        assert done == []
+        release.set()
+    assert sorted(done) == [1, 2]
+
+
+async def test_background_drains_even_when_the_block_raises() -> None:
+    bus = LocalEventBus(strategy="background")
+    done: list[int] = []
+
+    @bus.register
+    async def slow(event: OrderPlaced) -> None:
+        await anyio.lowlevel.checkpoint()  # would raise here if the drain cancelled it
+        done.append(event.order_id)
+
+    with pytest.raises(ValueError, match="application error"):
+        async with bus:
+            await bus.publish(OrderPlaced(1))
+            await bus.publish(OrderPlaced(2))
+            assert done == []  # publish does not yield: nothing ran yet
+            raise ValueError("application error")
+    assert sorted(done) == [1, 2]
+
+
+async def test_background_failures_go_to_on_error_with_handler_and_event() -> None:
+    reported: list[tuple[Exception, Handler, Any]] = []
+
+    async def on_error(error: Exception, handler: Handler, event: Any) -> None:
+        reported.append((error, handler, event))
+
+    bus = LocalEventBus(strategy="background", on_error=on_error)
+    error = MailDown("smtp")
+
+    @bus.register
+    async def send_mail(event: OrderPlaced) -> None:
+        raise error
+
+    @bus.register
+    def audit(event: OrderPlaced) -> None:
+        pass
+
+    async with bus:
+        await bus.publish(OrderPlaced(3))
+    assert len(reported) == 1
+    assert reported[0][0] is error and reported[0][1].fn is send_mail
+    assert reported[0][2] == OrderPlaced(3)
+    assert "raised by event handler" in error.__notes__[0]
+
+
+async def test_background_failures_are_logged_by_default(caplog: pytest.LogCaptureFixture) -> None:
+    bus = LocalEventBus(strategy="background")
+
+    @bus.register
+    async def send_mail(event: OrderPlaced) -> None:
+        raise MailDown("smtp down")
+
+    with caplog.at_level(logging.ERROR, logger="mediator"):
+        async with bus:
+            await bus.publish(OrderPlaced(3))
+    (record,) = caplog.records
+    assert record.name == "mediator"
+    assert re.search(r"Event handler .*send_mail \(.*\) failed for test_events\.OrderPlaced", record.getMessage())
+    assert record.exc_info is not None and isinstance(record.exc_info[1], MailDown)
+
+
+async def test_a_failing_on_error_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    def on_error(error: Exception, handler: Handler, event: Any) -> None:
+        raise RuntimeError("reporter broke")
+
+    bus = LocalEventBus(strategy="background", on_error=on_error)
+
+    @bus.register
+    async def send_mail(event: OrderPlaced) -> None:
+        raise MailDown
+
+    ran = []
+
+    @bus.register
+    async def other(event: OrderPlaced) -> None:
+        ran.append(True)
+
+    with caplog.at_level(logging.ERROR, logger="mediator"):
+        async with bus:
+            await bus.publish(OrderPlaced(1))
+    assert ran == [True]
+    assert "on_error callback" in caplog.text and "reporter broke" in caplog.text
+    assert "MailDown" in caplog.text
+
+
+async def test_background_concurrency_limit() -> None:
+    bus = LocalEventBus(strategy="background", max_concurrency=1)
+    running = peak = 0
+
+    @bus.register
+    async def handler(event: OrderPlaced) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.lowlevel.checkpoint()
+        running -= 1
+
+    async with bus:
+        for i in range(4):
+            await bus.publish(OrderPlaced(i))
+    assert peak == 1
+
+
+async def test_background_handlers_can_publish_more_events_during_the_drain() -> None:
+    bus = LocalEventBus(strategy="background")
+    seen: list[str] = []
+
+    @bus.register
+    async def placed(event: OrderPlaced) -> None:
+        await bus.publish(OrderShipped(event.order_id))
+        seen.append("placed")
+
+    @bus.register
+    async def shipped(event: OrderShipped) -> None:
+        seen.append("shipped")
+
+    async with bus:
+        await bus.publish(OrderPlaced(1))
+    assert sorted(seen) == ["placed", "shipped"]
+
+
+async def test_background_publish_outside_the_block_says_how_to_fix_it() -> None:
+    bus = LocalEventBus(strategy="background")
+    with pytest.raises(BusStateError, match=r"only exists inside `async with bus:`"):
+        await bus.publish(OrderPlaced(1))
+    async with bus:
+        pass
+    with pytest.raises(BusStateError, match="async with bus"):
+        await bus.publish(OrderPlaced(1))
+
+
+async def test_entering_twice_is_an_error_and_reentering_after_exit_works() -> None:
+    bus = LocalEventBus(strategy="background")
+    async with bus:
+        with pytest.raises(BusStateError, match="already entered"):
+            await bus.__aenter__()
+    async with bus:
+        await bus.publish(OrderPlaced(1))
+
+
+async def test_cancelling_the_block_cancels_background_handlers() -> None:
+    bus = LocalEventBus(strategy="background")
+    entered = anyio.Event()
+    cancelled = False
+
+    @bus.register
+    async def hangs(event: OrderPlaced) -> None:
+        nonlocal cancelled
+        entered.set()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled = True
+            raise
+
+    with anyio.CancelScope() as scope:
+        async with bus:
+            await bus.publish(OrderPlaced(1))
+            await entered.wait()
+            scope.cancel()
+    assert cancelled
+
+
+# -- configuration ---------------------------------------------------------------
+
+
+def test_sync_mode_compatibility() -> None:
+    assert LocalEventBus().strategy == "sequential"
+    assert LocalEventBus(sync_mode=True).strategy == "concurrent"
+    assert LocalEventBus(sync_mode=False).strategy == "background"
+    with pytest.raises(ValueError, match="not both"):
+        LocalEventBus(sync_mode=True, strategy="concurrent")
+
+
+def test_configuration_errors() -> None:
+    with pytest.raises(ValueError, match="must be 'sequential', 'concurrent' or 'background'"):
+        LocalEventBus(strategy="parallel")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one handler at a time already"):
+        LocalEventBus(max_concurrency=2)
+    with pytest.raises(ValueError, match="positive int"):
+        LocalEventBus(strategy="concurrent", max_concurrency=0)
+    with pytest.raises(ValueError, match="publish\\(\\) raises PublishError instead"):
+        LocalEventBus(on_error=print)
+    with pytest.raises(TypeError, match="must be callable"):
+        LocalEventBus(strategy="background", on_error="log")  # type: ignore[arg-type]
+
+
+# -- registries --------------------------------------------------------------------
+
+
+async def test_registry_handlers_are_included_and_the_same_handler_can_run_twice() -> None:
+    registry = EventHandlerRegistry()
+    calls: list[str] = []
+
+    @registry.register
+    async def handler(event: OrderPlaced) -> None:
+        calls.append("registry")
+
+    bus = LocalEventBus()
+
+    @bus.register
+    async def own(event: OrderPlaced) -> None:
+        calls.append("bus")
+
+    bus.include(registry)
+    bus.include(registry)  # as if registered twice: it runs twice
+    await bus.publish(OrderPlaced(1))
+    assert calls == ["bus", "registry", "registry"]
