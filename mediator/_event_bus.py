@@ -149,9 +149,8 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         if self._delegate is not None:
             await self._delegate(event, kwargs)
             return
-        try:
-            routes = self._cache[type(event)]
-        except KeyError:
+        routes = self._cache.get(type(event))
+        if routes is None:
             routes = self._routes(type(event))
         failures: list[Failure] | None = None
         try:
@@ -210,9 +209,8 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
     # -- strategies -------------------------------------------------------------
 
     async def _publish_concurrent(self, event: Any, kwargs: dict[str, Any]) -> None:
-        try:
-            routes = self._cache[type(event)]
-        except KeyError:
+        routes = self._cache.get(type(event))
+        if routes is None:
             routes = self._routes(type(event))
         outcomes: list[Failure | None] = [None] * len(routes)
         limiter = (
@@ -255,9 +253,8 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
                 "(`async with bus: ...`), or choose strategy='sequential' or 'concurrent' to "
                 "publish without it"
             )
-        try:
-            routes = self._cache[type(event)]
-        except KeyError:
+        routes = self._cache.get(type(event))
+        if routes is None:
             routes = self._routes(type(event))
         for route in routes:
             task_group.start_soon(self._background, route, event, kwargs, name=route[2].name)

@@ -166,7 +166,9 @@ def unresolved_error(handler: Handler) -> UnresolvedAnnotationError:
         f"If it is imported under `if TYPE_CHECKING:`, import it at run time: the bus needs "
         f"the class itself to route messages. A class defined inside a function cannot be "
         f"found from a string annotation (as written with `from __future__ import "
-        f"annotations`): define it at module level.",
+        f"annotations`): define it at module level. (Such annotations are resolved at the "
+        f"first dispatch or at freeze(); until this one resolves the bus routes no message, "
+        f"since this handler could be the one for it.)",
         handler=handler.described,
         parameter=handler.subject,
         name=name,

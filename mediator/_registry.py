@@ -101,6 +101,7 @@ class HandlerRegistry:
             thread: run a plain ``def`` handler in a worker thread
                 (``anyio.to_thread.run_sync``) instead of inline.
         """
+        self._check_open()
         where = f"{type(self).__name__}.register()"
         chosen = check_policies(policies, where) or self._policies
         own = (*self._modifiers, *check_modifiers(modifiers, where))
@@ -125,6 +126,7 @@ class HandlerRegistry:
         The included handlers get this registry's modifiers around their own.
         All or nothing: on a collision nothing is added.
         """
+        self._check_open()
         batch: list[HandlerEntry] = []
         for entry in entries:
             if not isinstance(entry, HandlerEntry):
@@ -164,12 +166,15 @@ class HandlerRegistry:
 
     # -- internals ------------------------------------------------------------
 
-    def _admit(self, entries: list[HandlerEntry]) -> None:
+    def _check_open(self) -> None:
         if self._frozen:
             raise BusStateError(
                 f"{type(self).__name__} is frozen: freeze() was called, so no handler can be "
                 f"added any more. Register every handler before calling freeze()"
             )
+
+    def _admit(self, entries: list[HandlerEntry]) -> None:
+        self._check_open()
         self._place([entry for entry in entries if entry.handler.unresolved is None])
         self._entries.extend(entries)
         self._pending.extend(entry for entry in entries if entry.handler.unresolved is not None)

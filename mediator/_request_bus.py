@@ -74,6 +74,10 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
         try:
             run = self._call_cache[type(request)]
         except KeyError:
+            # Routed below, outside this block, so that routing errors do not
+            # carry this KeyError as their context.
+            run = None
+        if run is None:
             return self._execute_uncached(request, kwargs)
         try:
             return run(request, kwargs)  # type: ignore[no-any-return]
@@ -98,9 +102,8 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
 
         Routing and argument errors are raised here, before iteration.
         """
-        try:
-            run = self._stream_cache[type(request)]
-        except KeyError:
+        run = self._stream_cache.get(type(request))
+        if run is None:
             run = self._route(type(request), streams=True)
         items = run(request, kwargs)
         return items if isinstance(items, Stream) else Stream(items)

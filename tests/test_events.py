@@ -102,8 +102,14 @@ async def test_failures_are_collected_after_every_handler_ran(strategy: Any) -> 
         (reserve_stock, stock_error),
     ]
     assert error.event == OrderPlaced(7)
-    assert re.match(r"2 of 3 handlers failed for test_events\.OrderPlaced: .*send_mail, .*reserve_stock", str(error))
-    assert re.search(rf"raised by event handler .*send_mail \(.*{HERE}:\d+\) for test_events\.OrderPlaced", mail_error.__notes__[0])
+    assert re.match(
+        r"2 of 3 handlers failed for test_events\.OrderPlaced: .*send_mail, .*reserve_stock",
+        str(error),
+    )
+    assert re.search(
+        rf"raised by event handler .*send_mail \(.*{HERE}:\d+\) for test_events\.OrderPlaced",
+        mail_error.__notes__[0],
+    )
     # except* splits keep the failure details.
     mail, rest = error.split(MailDown)
     assert isinstance(mail, PublishError) and isinstance(rest, PublishError)
@@ -295,7 +301,9 @@ async def test_background_failures_are_logged_by_default(caplog: pytest.LogCaptu
             await bus.publish(OrderPlaced(3))
     (record,) = caplog.records
     assert record.name == "mediator"
-    assert re.search(r"Event handler .*send_mail \(.*\) failed for test_events\.OrderPlaced", record.getMessage())
+    assert re.search(
+        r"Event handler .*send_mail \(.*\) failed for test_events\.OrderPlaced", record.getMessage()
+    )
     assert record.exc_info is not None and isinstance(record.exc_info[1], MailDown)
 
 

@@ -145,7 +145,10 @@ async def test_a_modifier_returning_no_action_result_is_named() -> None:
     async def handler(query: Query) -> int:
         return 1
 
-    with pytest.raises(ModifierError, match=r"modifier stack of .*handler \(.*\) returned 1 instead of an ActionResult"):
+    with pytest.raises(
+        ModifierError,
+        match=r"modifier stack of .*handler \(.*\) returned 1 instead of an ActionResult",
+    ):
         await bus.execute(Query(1))
 
 

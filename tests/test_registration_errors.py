@@ -135,7 +135,9 @@ def test_thread_option_on_an_async_handler() -> None:
     async def handler(message: Ping) -> None: ...
 
     message = registers(LocalRequestBus(), handler, thread=True)
-    assert re.search(f"{located('handler')}: thread=True was given but it is an async function", message)
+    assert re.search(
+        f"{located('handler')}: thread=True was given but it is an async function", message
+    )
 
 
 def test_stream_handler_on_an_event_bus() -> None:
@@ -173,8 +175,13 @@ def test_subject_arg_errors() -> None:
 
     message = registers(LocalRequestBus(), handler, policies=policy("missing"))
     assert re.search(located("handler"), message)
-    assert "subject_arg='missing' names no parameter of it (its parameters: 'user', 'query', 'rest')" in message
-    assert "names its variadic parameter" in registers(LocalRequestBus(), handler, policies=policy("rest"))
+    assert (
+        "subject_arg='missing' names no parameter of it (its parameters: 'user', 'query', 'rest')"
+        in message
+    )
+    assert "names its variadic parameter" in registers(
+        LocalRequestBus(), handler, policies=policy("rest")
+    )
 
     async def positional(first: Ping, second: Ping, /) -> None: ...
 
@@ -190,7 +197,10 @@ def test_arg_map_errors() -> None:
         LocalRequestBus(), handler, policies=[CallableHandlerPolicy(arg_map={"who": "usr"})]
     )
     assert re.search(located("handler"), message)
-    assert "arg_map maps 'who' to 'usr', but it has no parameter 'usr' (injectable parameters: 'user')" in message
+    assert (
+        "arg_map maps 'who' to 'usr', but it has no parameter 'usr' (injectable parameters: 'user')"
+        in message
+    )
     message = registers(
         LocalRequestBus(), handler, policies=[CallableHandlerPolicy(arg_map={"q": "query"})]
     )
@@ -221,7 +231,9 @@ def test_modifier_class_instead_of_instance() -> None:
         def create(self, call: Any, **kwargs: Any) -> Any:
             return call
 
-    with pytest.raises(ModifierError, match=r"not a modifier factory \(pass an instance, not the class\)"):
+    with pytest.raises(
+        ModifierError, match=r"not a modifier factory \(pass an instance, not the class\)"
+    ):
         LocalRequestBus(modifiers=[Passthrough])  # type: ignore[list-item]
 
 

@@ -110,7 +110,12 @@ async def test_declared_keyword_arguments_are_injected_and_others_dropped() -> N
     await bus.execute(GetUser(2), user="ada", tenant="acme", session="ignored")
     await bus.execute(GetUser(3), user="bob", session="ignored")  # fewer than accepted + stray
     await bus.execute(GetUser(4), user="eve", tenant="t")
-    assert seen == [(1, "ada", "default"), (2, "ada", "acme"), (3, "bob", "default"), (4, "eve", "t")]
+    assert seen == [
+        (1, "ada", "default"),
+        (2, "ada", "acme"),
+        (3, "bob", "default"),
+        (4, "eve", "t"),
+    ]
 
 
 async def test_var_keyword_handler_gets_every_keyword_argument() -> None:
@@ -193,7 +198,9 @@ async def test_missing_required_argument_is_reported_before_the_handler_runs() -
         await bus.execute(GetUser(1), user="ada", tenant="x")
     assert not ran
     message = str(caught.value)
-    assert re.search(rf"test_requests\.test_missing_required_argument.*\.get_user \(.*{HERE}:\d+\)", message)
+    assert re.search(
+        rf"test_requests\.test_missing_required_argument.*\.get_user \(.*{HERE}:\d+\)", message
+    )
     assert "'session'" in message and "Pass session=..." in message
     assert "user, tenant" in message or "tenant, user" in message
     assert isinstance(caught.value, TypeError)
@@ -240,7 +247,9 @@ async def test_bound_methods_callable_objects_and_partials() -> None:
 
     bus.register(Repository().get)
     bus.register(Deleter())
-    bus.register(functools.partial(ping, "pong"), policies=[CallableHandlerPolicy(subject_arg="query")])
+    bus.register(
+        functools.partial(ping, "pong"), policies=[CallableHandlerPolicy(subject_arg="query")]
+    )
     assert await bus.execute(GetUser(2)) == "repo:2"
     assert await bus.execute(DeleteUser(2)) == "deleted"
     assert await bus.execute(Ping()) == "pong"
@@ -261,7 +270,9 @@ async def test_method_policy_with_subtype_check() -> None:
     bus = LocalRequestBus(policies=[MethodHandlerPolicy(name="run", subtype_of=[Base])])
     bus.register(Service())
     assert await bus.execute(GetUser(1)) == "service"
-    with pytest.raises(Exception, match=r"MethodHandlerPolicy\(name='run'\): it is not an instance of"):
+    with pytest.raises(
+        Exception, match=r"MethodHandlerPolicy\(name='run'\): it is not an instance of"
+    ):
         bus.register(Other())
 
 
@@ -282,7 +293,9 @@ async def test_second_handler_for_a_type_is_a_collision_and_leaves_the_bus_uncha
         bus.register(second)
     message = str(caught.value)
     assert isinstance(caught.value, KeyError)
-    assert re.search(rf"Cannot register .*\.second \(.*{HERE}:\d+\) for test_requests\.GetUser", message)
+    assert re.search(
+        rf"Cannot register .*\.second \(.*{HERE}:\d+\) for test_requests\.GetUser", message
+    )
     assert re.search(rf"\.first \(.*{HERE}:\d+\) is already its handler", message)
     assert caught.value.existing.fn is first and caught.value.new.fn is second
     assert await bus.execute(GetUser(1)) == "first"

@@ -1,0 +1,125 @@
+"""Static typing of the public API, checked with mypy --strict and pyright (strict).
+
+Not run: type checkers read it (tests/test_typing.py runs them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+from typing import Any, assert_type
+
+from mediator import (
+    ActionCallType,
+    ActionResult,
+    ActionSubject,
+    CallableHandlerPolicy,
+    EventAggregate,
+    Handler,
+    LocalEventBus,
+    LocalRequestBus,
+    ModifierFactory,
+    PublishError,
+    Request,
+    RequestHandlerRegistry,
+    Stream,
+    StreamRequest,
+)
+
+
+@dataclass
+class User:
+    name: str
+
+
+@dataclass
+class GetUser(Request[User]):
+    user_id: int
+
+
+@dataclass
+class ListUsers(StreamRequest[User]):
+    pass
+
+
+@dataclass
+class Untyped:
+    pass
+
+
+@dataclass
+class UserCreated:
+    user: User
+
+
+requests = LocalRequestBus()
+events = LocalEventBus(strategy="background")
+registry = RequestHandlerRegistry()
+
+
+# `register` keeps the decorated function's type, with and without options.
+@requests.register
+async def get_user(query: GetUser) -> User:
+    return User("ada")
+
+
+@requests.register(policies=[CallableHandlerPolicy()], thread=False)
+async def list_users(query: ListUsers) -> AsyncIterator[User]:
+    yield User("ada")
+
+
+@registry.register
+def untyped(query: Untyped) -> int:
+    return 1
+
+
+@events.register
+async def on_created(event: UserCreated, tenant: str = "-") -> None:
+    pass
+
+
+assert_type(untyped(Untyped()), int)
+assert_type(list_users(ListUsers()), AsyncIterator[User])
+
+
+class Logging(ModifierFactory):
+    def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        async def logged(action: ActionSubject) -> ActionResult:
+            return await call(action)
+
+        return logged
+
+
+class Aggregate(EventAggregate):
+    pass
+
+
+async def usage() -> None:
+    # Request[T] types the result; anything else is Any.
+    assert_type(await requests.execute(GetUser(1)), User)
+    assert_type(await requests.execute(GetUser(1), user="ada"), User)
+    assert_type(await requests.execute(Untyped()), Any)
+    assert_type(await get_user(GetUser(1)), User)
+    pending = assert_type(requests.execute(GetUser(1)), Coroutine[Any, Any, User])
+    await pending
+
+    # StreamRequest[T] types the items.
+    assert_type(requests.stream(ListUsers()), Stream[User])
+    async for user in requests.stream(ListUsers()):
+        assert_type(user, User)
+    async with requests.stream(ListUsers()) as users:
+        assert_type(users, AsyncIterator[User])
+
+    assert_type(await events.publish(UserCreated(User("ada")), tenant="acme"), None)
+    async with events as entered:
+        assert_type(entered, LocalEventBus)
+
+    try:
+        await events.publish(UserCreated(User("ada")))
+    except PublishError as error:
+        for failure in error.failures:
+            assert_type(failure.handler, Handler)
+            assert_type(failure.exception, Exception)
+
+    await Aggregate().use(events).commit()
+    LocalRequestBus(modifiers=[Logging()])
