@@ -79,3 +79,11 @@ __all__ = (
     "StreamRequest",
     "UnresolvedAnnotationError",
 )
+
+# Show the public path in reprs and tracebacks (mediator.PublishError, not
+# mediator._errors.PublishError): the private modules are not part of the API.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and _value.__module__.startswith("mediator._"):
+        _value.__module__ = __name__
+del _name, _value

@@ -149,7 +149,10 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         if self._delegate is not None:
             await self._delegate(event, kwargs)
             return
-        routes = self._cache.get(type(event))
+        try:
+            routes = self._cache[type(event)]
+        except KeyError:
+            routes = None  # routed below: a routing error must not chain this KeyError
         if routes is None:
             routes = self._routes(type(event))
         failures: list[Failure] | None = None

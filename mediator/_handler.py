@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Literal
 
@@ -43,6 +44,7 @@ class Handler:
     """
 
     __slots__ = (
+        "_location",
         "accepts",
         "annotation",
         "arg_map",
@@ -52,10 +54,10 @@ class Handler:
         "fn",
         "invoke",
         "kind",
-        "location",
         "message_types",
         "name",
         "obj",
+        "positional",
         "required",
         "subject",
         "subject_keyword",
@@ -67,10 +69,11 @@ class Handler:
     fn: Callable[..., Any]
     kind: HandlerKind
     name: str
-    location: str | None
+    _location: str | bool | None
     subject: str
     subject_keyword: bool
     accepts: frozenset[str]
+    positional: tuple[str, ...]
     required: tuple[str, ...]
     var_keyword: bool
     arg_map: Mapping[str, str]
@@ -91,6 +94,7 @@ class Handler:
         subject: str,
         subject_keyword: bool,
         accepts: frozenset[str],
+        positional: tuple[str, ...],
         required: tuple[str, ...],
         var_keyword: bool,
         arg_map: Mapping[str, str],
@@ -103,10 +107,11 @@ class Handler:
         self.fn = fn
         self.kind = kind
         self.name = callable_name(fn)
-        self.location = source_location(fn)
+        self._location = False  # found on first use: registration stays cheap
         self.subject = subject
         self.subject_keyword = subject_keyword
         self.accepts = accepts
+        self.positional = positional
         self.required = required
         self.var_keyword = var_keyword
         self.arg_map = dict(arg_map)
@@ -114,17 +119,24 @@ class Handler:
         self.annotation = annotation
         self.message_types = message_types
         self.unresolved = unresolved
-        self.invoke = _compile(self)
-        self.endpoint = _endpoint(self)
         plain = kind == "async" and not (subject_keyword or accepts or var_keyword or arg_strict)
         #: ``fn`` itself when ``fn(message)`` is the whole call (no extras): the
-        #: event bus then skips the invoker.
+        #: event bus and modifier chains then skip the invoker.
         self.direct = fn if plain else None
+        self.invoke = _compile(self)
+        self.endpoint = _endpoint(self)
 
     @property
     def key(self) -> type | tuple[type, ...]:
         """The message type (a tuple of types for a union), as python-mediator called it."""
         return self.message_types[0] if len(self.message_types) == 1 else self.message_types
+
+    @property
+    def location(self) -> str | None:
+        """``path:line`` of the handler's definition."""
+        if self._location is False:
+            self._location = source_location(self.fn)
+        return self._location  # type: ignore[return-value]
 
     @property
     def described(self) -> str:
@@ -248,29 +260,50 @@ def _compile(handler: Handler) -> Invoker:
     if not accepts:
         return lambda message, kwargs: fn(message)
 
-    most = len(accepts)
-    optimistic = True
-
-    def invoke(message: Any, kwargs: dict[str, Any]) -> Any:
-        # Callers usually pass exactly what the handler takes: try that first,
-        # and only filter once the call has shown it passes other names too.
-        nonlocal optimistic
-        if optimistic and len(kwargs) <= most:
-            try:
-                return fn(message, **kwargs)
-            except TypeError:
-                if kwargs.keys() <= accepts:
-                    explain_argument_error(handler, kwargs)
-                    raise
-                optimistic = False
-        picked = {k: v for k, v in kwargs.items() if k in accepts}
+    def call_by_name(message: Any, kwargs: dict[str, Any]) -> Any:
+        picked = kwargs
+        if not kwargs.keys() <= accepts:
+            picked = {k: v for k, v in kwargs.items() if k in accepts}
         try:
             return fn(message, **picked)
         except TypeError:
             explain_argument_error(handler, picked, kwargs)
             raise
 
-    return invoke
+    positional = handler.positional
+    if not positional:
+        return call_by_name
+
+    # The call usually passes exactly the handler's extra parameters: then they
+    # go positionally, which is much cheaper than unpacking a dict.
+    count = len(positional)
+    take = operator.itemgetter(*positional)
+
+    if count == 1:
+
+        def invoke_one(message: Any, kwargs: dict[str, Any]) -> Any:
+            if len(kwargs) == 1:
+                try:
+                    value = take(kwargs)
+                except KeyError:
+                    pass
+                else:
+                    return fn(message, value)
+            return call_by_name(message, kwargs)
+
+        return invoke_one
+
+    def invoke_many(message: Any, kwargs: dict[str, Any]) -> Any:
+        if len(kwargs) == count:
+            try:
+                values = take(kwargs)
+            except KeyError:
+                pass
+            else:
+                return fn(message, *values)
+        return call_by_name(message, kwargs)
+
+    return invoke_many
 
 
 def _general_invoker(handler: Handler) -> Invoker:
@@ -295,7 +328,18 @@ def _general_invoker(handler: Handler) -> Invoker:
 def _endpoint(handler: Handler) -> ActionCallType:
     """The innermost link of a modifier chain: run the handler, box its result."""
     invoke = handler.invoke
+    direct = handler.direct
     new = object.__new__  # skips the dataclass __init__: this runs on every call
+
+    if direct is not None:
+
+        async def endpoint_direct(action: ActionSubject) -> ActionResult:
+            value = await direct(action.subject)
+            boxed: ActionResult = new(ActionResult)
+            boxed.result = value
+            return boxed
+
+        return endpoint_direct
 
     if handler.kind == "stream":
 

@@ -144,6 +144,18 @@ def inspect_callable(
             if parameter.default is _EMPTY:
                 required.append(parameter.name)
 
+    # The injectable parameters, if they directly follow a positional message
+    # parameter and can all be passed positionally (a faster call).
+    positional: tuple[str, ...] = ()
+    if not subject_keyword and subject is parameters[0]:
+        following = []
+        for parameter in parameters[1:]:
+            if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+                break
+            following.append(parameter.name)
+        if following and set(following) == set(accepts):
+            positional = tuple(following)
+
     for source, target in arg_map.items():
         if target == subject.name:
             raise fail(
@@ -187,6 +199,7 @@ def inspect_callable(
         subject=subject.name,
         subject_keyword=subject_keyword,
         accepts=frozenset(accepts),
+        positional=positional,
         required=tuple(required),
         var_keyword=var_keyword,
         arg_map=arg_map,

@@ -1,0 +1,1 @@
+"""The benchmark of mediator-bus against a direct ``await`` and its peers: ``python -m bench``."""

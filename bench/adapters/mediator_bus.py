@@ -1,0 +1,220 @@
+"""This project, used as its README shows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from bench.adapters.case import Case
+from mediator import (
+    ActionCallType,
+    ActionSubject,
+    LocalEventBus,
+    LocalRequestBus,
+    ModifierFactory,
+    __version__,
+)
+
+NAME = f"mediator-bus {__version__}"
+REQUIREMENT = None
+PIP_FLAGS: tuple[str, ...] = ()
+
+
+@dataclass
+class Ping:
+    value: int
+
+
+@dataclass
+class Tick:
+    value: int
+
+
+@dataclass
+class Count:
+    items: int
+
+
+class PassThrough(ModifierFactory):
+    def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        async def passthrough(action: ActionSubject) -> Any:
+            return await call(action)
+
+        return passthrough
+
+
+def cases() -> dict[str, Case | str]:
+    requests = LocalRequestBus()
+    with_user = LocalRequestBus()
+    modified = LocalRequestBus(modifiers=[PassThrough()])
+    one = LocalEventBus()
+    ten = LocalEventBus()
+    ran = [0]
+
+    @requests.register
+    @modified.register
+    async def handle_ping(message: Ping) -> int:
+        return message.value + 1
+
+    @with_user.register
+    async def handle_ping_as(message: Ping, user: str) -> str:
+        return user
+
+    async def handle_tick(event: Tick) -> None:
+        ran[0] += 1
+
+    one.register(handle_tick)
+    for _ in range(10):
+        ten.register(handle_tick)
+
+    @requests.register
+    async def count(message: Count) -> AsyncIterator[int]:
+        for index in range(message.items):
+            yield index
+
+    ping, tick, stream = Ping(1), Tick(1), Count(1000)
+
+    async def request(n: int) -> None:
+        for _ in range(n):
+            await requests.execute(ping)
+
+    async def request_kwarg(n: int) -> None:
+        for _ in range(n):
+            await with_user.execute(ping, user="ada")
+
+    async def request_modifier(n: int) -> None:
+        for _ in range(n):
+            await modified.execute(ping)
+
+    async def event_1(n: int) -> None:
+        for _ in range(n):
+            await one.publish(tick)
+
+    async def event_10(n: int) -> None:
+        for _ in range(n):
+            await ten.publish(tick)
+
+    async def stream_1000(n: int) -> None:
+        for _ in range(n):
+            async for _ in requests.stream(stream):
+                pass
+
+    async def check_request() -> None:
+        assert await requests.execute(ping) == 2
+
+    async def check_kwarg() -> None:
+        assert await with_user.execute(ping, user="ada") == "ada"
+
+    async def check_modifier() -> None:
+        assert await modified.execute(ping) == 2
+
+    def check_events(bus: LocalEventBus, handlers: int) -> Any:
+        async def check() -> None:
+            before = ran[0]
+            await bus.publish(tick)
+            assert ran[0] - before == handlers
+
+        return check
+
+    async def check_stream() -> None:
+        assert [i async for i in requests.stream(stream)] == list(range(1000))
+
+    return {
+        "request": Case(request, check_request),
+        "request_kwarg": Case(request_kwarg, check_kwarg),
+        "request_modifier": Case(request_modifier, check_modifier),
+        "event_1": Case(event_1, check_events(one, 1)),
+        "event_10": Case(event_10, check_events(ten, 10)),
+        "stream_1000": Case(stream_1000, check_stream),
+    }
+
+
+async def extra(name: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Measurements of this project alone (the runner asks for them once)."""
+    import gc
+    import time
+    import tracemalloc
+
+    quick = bool(request.get("quick"))
+    report: dict[str, Any] = {}
+
+    # A match through a base class, once cached, against an exact match.
+    class Base:
+        pass
+
+    class Child(Base):
+        pass
+
+    exact, inherited = LocalRequestBus(), LocalRequestBus()
+
+    @exact.register
+    async def on_child(message: Child) -> int:
+        return 1
+
+    @inherited.register
+    async def on_base(message: Base) -> int:
+        return 1
+
+    child = Child()
+
+    async def loop(bus: LocalRequestBus, n: int) -> float:
+        started = time.perf_counter_ns()
+        for _ in range(n):
+            await bus.execute(child)
+        return (time.perf_counter_ns() - started) / n
+
+    n = 50_000 if quick else 200_000
+    pairs = [(await loop(exact, n), await loop(inherited, n)) for _ in range(5)]
+    exact_ns = sorted(p[0] for p in pairs)[2]
+    inherited_ns = sorted(p[1] for p in pairs)[2]
+    report["base-class match, cached (ns/call, exact -> inherited)"] = (
+        f"{exact_ns:.1f} -> {inherited_ns:.1f} ({inherited_ns / exact_ns:.2f}x)"
+    )
+
+    # Registering 10,000 handlers, each for its own message class.
+    for bus_type in (LocalRequestBus, LocalEventBus):
+        handlers = []
+        for index in range(10_000):
+
+            async def handler(message: Any) -> None:
+                return None
+
+            handler.__annotations__["message"] = type(f"Message{index}", (), {})
+            handlers.append(handler)
+        bus: Any = bus_type()
+        started = time.perf_counter()
+        for handler in handlers:
+            bus.register(handler)
+        report[f"register 10,000 handlers on {bus_type.__name__} (s)"] = round(
+            time.perf_counter() - started, 3
+        )
+
+    # Memory: a million calls (request, request + kwarg, event) must not grow it.
+    requests, events = LocalRequestBus(), LocalEventBus()
+
+    @requests.register
+    async def ping(message: Ping, user: str = "-") -> int:
+        return 1
+
+    @events.register
+    async def tick(event: Tick) -> None:
+        return None
+
+    calls = 200_000 if quick else 1_000_000
+    message, event = Ping(1), Tick(1)
+    for _ in range(10_000):  # warm up caches
+        await requests.execute(message, user="x")
+        await events.publish(event)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(calls // 3):
+        await requests.execute(message)
+        await requests.execute(message, user="ada")
+        await events.publish(event)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    report[f"memory growth over {calls:,} calls (bytes)"] = after - before
+    return report

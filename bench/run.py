@@ -1,0 +1,308 @@
+"""The benchmark: mediator-bus and its peers, as ratios to a direct ``await``.
+
+    python -m bench                  # full run (a few minutes)
+    python -m bench --quick          # short run
+    python -m bench --json           # machine-readable output
+    python -m bench --install-peers  # first install the peers, each into bench/.peers/<name>
+
+Each contender runs in its own worker process (`bench/worker.py`).  In every
+round, every worker times each scenario and, right before, the direct
+baseline of that scenario (`bench/baseline.py`), in the same process; the
+report gives the median over rounds of contender time / direct time, the
+spread of that ratio, and the median absolute times.  Peers sharing our
+top-level package name (python-mediator, slck-mediator) live in their own
+``--target`` folders and never touch this project's environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as `python bench/run.py`
+    sys.path.insert(0, str(ROOT))
+
+from bench.adapters import ADAPTERS  # noqa: E402
+from bench.baseline import SCENARIOS, STREAM_ITEMS  # noqa: E402
+
+PEERS_DIR = ROOT / "bench" / ".peers"
+WORKER = ROOT / "bench" / "worker.py"
+OURS = "mediator_bus"
+
+#: Issue #4 targets: scenario -> the highest acceptable ratio to direct.
+TARGETS = {
+    "request": 3.0,
+    "request_kwarg": 3.5,
+    "request_modifier": 6.0,
+    "event_1": 3.0,
+    "event_10": 1.6,
+    "stream_1000": 1.5,
+}
+#: ... and at least this many times faster than the fastest peer (streams excepted).
+PEER_MARGIN = 5.0
+
+
+@dataclass
+class Worker:
+    adapter: str
+    process: subprocess.Popen[str]
+    name: str = ""
+    status: dict[str, str] = field(default_factory=dict)
+
+    def ask(self, **request: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.adapter} exited: {self.stderr()}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def stderr(self) -> str:
+        self.process.kill()
+        assert self.process.stderr is not None
+        return self.process.stderr.read()[-2000:]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def install_peers(names: list[str], out: TextIO) -> None:
+    """pip-install each peer into bench/.peers/<name>, never into the running environment."""
+    for adapter in names:
+        if adapter == OURS or (PEERS_DIR / adapter).exists():
+            continue
+        module = importlib.import_module(f"bench.adapters.{adapter}")
+        target = PEERS_DIR / adapter
+        print(f"installing {module.REQUIREMENT} into {target.relative_to(ROOT)}", file=out)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(target),
+                *module.PIP_FLAGS,
+                module.REQUIREMENT,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            print(f"  failed: {done.stderr.strip()[-500:]}", file=out)
+
+
+def start(adapter: str) -> Worker | str:
+    """Start a worker, or say why the contender is not available."""
+    if adapter == OURS:
+        command = [sys.executable, str(WORKER), adapter]
+    else:
+        folder = PEERS_DIR / adapter
+        if not folder.exists():
+            return "not installed (python -m bench --install-peers)"
+        command = [sys.executable, "-S", str(WORKER), adapter, str(folder)]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    worker = Worker(adapter, process)
+    assert process.stdout is not None
+    hello = process.stdout.readline()
+    if not hello:
+        return f"worker failed to start: {worker.stderr()}"
+    greeting = json.loads(hello)
+    if "error" in greeting:
+        worker.close()
+        return f"cannot be loaded: {greeting['error'].strip().splitlines()[-1]}"
+    worker.name = greeting["name"]
+    worker.status = worker.ask(cmd="check")["scenarios"]
+    return worker
+
+
+def calibrate(worker: Worker, scenario: str, budget_s: float) -> int:
+    """Operations per timed batch so that the contender's batch takes about ``budget_s``."""
+    n = 4 if scenario == "stream_1000" else 200
+    while True:
+        answer = worker.ask(cmd="time", scenario=scenario, n=n)
+        spent = answer["contender"] * n / 1e9
+        if spent >= budget_s / 4 or n >= 10_000_000:
+            return max(n, int(n * budget_s / max(spent, 1e-9)))
+        n *= 4
+
+
+def measure(workers: list[Worker], rounds: int, budget_s: float) -> dict[str, dict[str, Any]]:
+    batches = {
+        (w.adapter, s): calibrate(w, s, budget_s)
+        for w in workers
+        for s in SCENARIOS
+        if w.status.get(s) == "ok"
+    }
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {key: [] for key in batches}
+    for index in range(rounds):
+        # Interleave: every contender once per round, in a rotating order.
+        order = workers[index % len(workers) :] + workers[: index % len(workers)]
+        for scenario in SCENARIOS:
+            for worker in order:
+                key = (worker.adapter, scenario)
+                if key in batches:
+                    answer = worker.ask(cmd="time", scenario=scenario, n=batches[key])
+                    samples[key].append((answer["direct"], answer["contender"]))
+    results: dict[str, dict[str, Any]] = {}
+    for (adapter, scenario), pairs in samples.items():
+        ratios = sorted(contender / direct for direct, contender in pairs)
+        per = STREAM_ITEMS if scenario == "stream_1000" else 1
+        results.setdefault(adapter, {})[scenario] = {
+            "ratio": statistics.median(ratios),
+            "ratio_low": _quantile(ratios, 0.25),
+            "ratio_high": _quantile(ratios, 0.75),
+            "ns": statistics.median(c for _, c in pairs) / per,
+            "direct_ns": statistics.median(d for d, _ in pairs) / per,
+            "rounds": len(pairs),
+        }
+    return results
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+def check_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    ours = results.get(OURS, {})
+    verdicts = []
+    for scenario, limit in TARGETS.items():
+        mine = ours.get(scenario)
+        peers = [r[scenario]["ratio"] for a, r in results.items() if a != OURS and scenario in r]
+        fastest = min(peers) if peers else None
+        verdict: dict[str, Any] = {
+            "scenario": scenario,
+            "target": limit,
+            "ratio": mine["ratio"] if mine else None,
+            "met": bool(mine and mine["ratio"] <= limit),
+            "fastest_peer": fastest,
+        }
+        if scenario != "stream_1000" and fastest is not None and mine:
+            verdict["speedup_over_fastest_peer"] = fastest / mine["ratio"]
+            verdict["met"] = verdict["met"] and fastest / mine["ratio"] >= PEER_MARGIN
+        verdicts.append(verdict)
+    return verdicts
+
+
+def render(report: dict[str, Any], out: TextIO) -> None:
+    names = report["contenders"]
+    results = report["results"]
+    print(f"\n{report['python']} on {report['machine']}; {report['rounds']} rounds", file=out)
+    print(
+        "Median ratio to a direct `await` of the same handler (lower is better); ", end="", file=out
+    )
+    print("[interquartile range]; absolute median time per operation.\n", file=out)
+    for scenario, title in SCENARIOS.items():
+        print(f"## {title}", file=out)
+        for adapter, name in names.items():
+            row = results.get(adapter, {}).get(scenario)
+            if row:
+                spread = f"[{row['ratio_low']:.2f}-{row['ratio_high']:.2f}]"
+                times = f"{row['ns']:9.1f} ns  (direct {row['direct_ns']:.1f} ns)"
+                print(f"  {name:28} {row['ratio']:7.2f}x  {spread}  {times}", file=out)
+            else:
+                print(f"  {name:28} {report['status'][adapter].get(scenario, '-')}", file=out)
+        print(file=out)
+    if report.get("extras"):
+        print("## mediator-bus only", file=out)
+        for key, value in report["extras"].items():
+            print(f"  {key}: {value}", file=out)
+        print(file=out)
+    print("## targets (issue #4)", file=out)
+    for verdict in report["targets"]:
+        ratio = f"{verdict['ratio']:.2f}x" if verdict["ratio"] else "n/a"
+        peer = verdict.get("speedup_over_fastest_peer")
+        versus = f", {peer:.1f}x faster than the fastest peer" if peer else ""
+        mark = "met" if verdict["met"] else "NOT MET"
+        print(
+            f"  {verdict['scenario']:18} {ratio:>8} (target {verdict['target']}x{versus}): {mark}",
+            file=out,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 short rounds instead of 15")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--rounds", type=int, help="number of rounds")
+    parser.add_argument("--only", help="comma-separated adapters (default: all)")
+    parser.add_argument(
+        "--install-peers", action="store_true", help="pip-install missing peers first"
+    )
+    args = parser.parse_args(argv)
+
+    names = args.only.split(",") if args.only else list(ADAPTERS)
+    log = sys.stderr
+    if args.install_peers:
+        install_peers(names, log)
+    rounds = args.rounds or (5 if args.quick else 15)
+    budget = 0.01 if args.quick else 0.03
+
+    workers: list[Worker] = []
+    status: dict[str, dict[str, str]] = {}
+    contenders: dict[str, str] = {}
+    try:
+        for adapter in names:
+            started = time.perf_counter()
+            worker = start(adapter)
+            if isinstance(worker, str):
+                contenders[adapter] = adapter
+                status[adapter] = dict.fromkeys(SCENARIOS, worker)
+                continue
+            workers.append(worker)
+            contenders[adapter] = worker.name
+            status[adapter] = worker.status
+            print(f"{worker.name}: ready in {time.perf_counter() - started:.1f}s", file=log)
+        results = measure(workers, rounds, budget)
+        ours = next((w for w in workers if w.adapter == OURS), None)
+        extras = ours.ask(cmd="extra", name="all", quick=args.quick) if ours else {}
+    finally:
+        for worker in workers:
+            worker.close()
+
+    report = {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "machine": f"{platform.machine()}, {platform.system()}",
+        "rounds": rounds,
+        "contenders": contenders,
+        "status": status,
+        "results": results,
+        "extras": extras,
+        "targets": check_targets(results),
+    }
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        render(report, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""One contender in its own process: answers timing requests from ``bench/run.py``.
+
+Usage (done by the runner): ``python [-S] bench/worker.py ADAPTER [PEER_DIR]``.
+A peer's folder goes first on ``sys.path`` and peers run with ``-S`` (no
+site-packages), so a peer that also ships a top-level ``mediator`` package can
+neither shadow this project nor be shadowed by it.  Protocol: one JSON object
+per line on stdin, one JSON answer per line on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(adapter: str, peer_dir: str | None) -> Any:
+    if peer_dir:
+        sys.path.insert(0, peer_dir)
+    sys.path.insert(1 if peer_dir else 0, str(ROOT))
+    module = importlib.import_module(f"bench.adapters.{adapter}")
+    shadowed = sys.modules.get("mediator")
+    if peer_dir and shadowed is not None:
+        origin = Path(getattr(shadowed, "__file__", "") or "").resolve()
+        if ROOT in origin.parents and Path(peer_dir).resolve() not in origin.parents:
+            raise RuntimeError(f"{adapter} imported this project's mediator instead of its own")
+    return module
+
+
+def main() -> None:
+    adapter = sys.argv[1]
+    peer_dir = sys.argv[2] if len(sys.argv) > 2 else None
+    loop = asyncio.new_event_loop()
+    out = sys.stdout
+    try:
+        module = _load(adapter, peer_dir)
+        from bench.baseline import direct_cases
+
+        direct = direct_cases()
+        cases = module.cases()
+    except Exception:
+        print(json.dumps({"error": traceback.format_exc(limit=5)}), file=out, flush=True)
+        return
+    print(json.dumps({"name": module.NAME}), file=out, flush=True)
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        command = request["cmd"]
+        if command == "check":
+            report: dict[str, str] = {}
+            for scenario, case in cases.items():
+                if isinstance(case, str):
+                    report[scenario] = f"unsupported: {case}"
+                    continue
+                try:
+                    loop.run_until_complete(case.check())
+                    loop.run_until_complete(case.loop(2))
+                except Exception as error:  # reported, not raised: the others still run
+                    report[scenario] = f"failed: {type(error).__name__}: {error}"
+                else:
+                    report[scenario] = "ok"
+            answer: dict[str, Any] = {"scenarios": report}
+        elif command == "time":
+            scenario, n = request["scenario"], request["n"]
+            answer = {
+                "direct": _time(loop, direct[scenario].loop, n),
+                "contender": _time(loop, cases[scenario].loop, n),
+            }
+        elif command == "extra":
+            answer = loop.run_until_complete(module.extra(request["name"], request))
+        else:
+            answer = {"error": f"unknown command {command!r}"}
+        print(json.dumps(answer), file=out, flush=True)
+
+
+def _time(loop: asyncio.AbstractEventLoop, body: Any, n: int) -> float:
+    """Nanoseconds per operation of ``body(n)``."""
+    gc.collect()
+    started = time.perf_counter_ns()
+    loop.run_until_complete(body(n))
+    return (time.perf_counter_ns() - started) / n
+
+
+if __name__ == "__main__":
+    main()
