@@ -154,7 +154,7 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         except KeyError:
             routes = None  # routed below: a routing error must not chain this KeyError
         if routes is None:
-            routes = self._routes(type(event))
+            routes = self._routes(type(event))  # routed here, outside the except block
         failures: list[Failure] | None = None
         try:
             for run, with_kwargs, handler in routes:
@@ -212,9 +212,7 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
     # -- strategies -------------------------------------------------------------
 
     async def _publish_concurrent(self, event: Any, kwargs: dict[str, Any]) -> None:
-        routes = self._cache.get(type(event))
-        if routes is None:
-            routes = self._routes(type(event))
+        routes = self._routes(type(event))
         outcomes: list[Failure | None] = [None] * len(routes)
         limiter = (
             anyio.CapacityLimiter(self._max_concurrency)
@@ -223,15 +221,10 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         )
 
         async def run_one(index: int) -> None:
-            run, with_kwargs, handler = routes[index]
             try:
-                if limiter is None:
-                    await (run(event, kwargs) if with_kwargs else run(event))
-                else:
-                    async with limiter:
-                        await (run(event, kwargs) if with_kwargs else run(event))
+                await _deliver(routes[index], event, kwargs, limiter)
             except Exception as error:
-                outcomes[index] = Failure(handler, error)
+                outcomes[index] = Failure(routes[index][2], error)
 
         try:
             if len(routes) == 1:
@@ -256,21 +249,14 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
                 "(`async with bus: ...`), or choose strategy='sequential' or 'concurrent' to "
                 "publish without it"
             )
-        routes = self._cache.get(type(event))
-        if routes is None:
-            routes = self._routes(type(event))
+        routes = self._routes(type(event))
         for route in routes:
             task_group.start_soon(self._background, route, event, kwargs, name=route[2].name)
 
     async def _background(self, route: _Route, event: Any, kwargs: dict[str, Any]) -> None:
-        run, with_kwargs, handler = route
-        limiter = self._limiter
+        handler = route[2]
         try:
-            if limiter is None:
-                await (run(event, kwargs) if with_kwargs else run(event))
-            else:
-                async with limiter:
-                    await (run(event, kwargs) if with_kwargs else run(event))
+            await _deliver(route, event, kwargs, self._limiter)
         except Exception as error:
             _note(error, handler, event)
             try:
@@ -299,6 +285,10 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         self._cache.clear()
 
     def _routes(self, tp: type) -> _Routes:
+        """The (cached) routes of a concrete event type."""
+        routes = self._cache.get(tp)
+        if routes is not None:
+            return routes
         self._resolve_pending()
         routes = tuple(
             _route(entry, self._runners[entry]) for entry in along_mro(tp, self._subscribers)
@@ -312,6 +302,17 @@ def _route(entry: HandlerEntry, runner: Runner) -> _Route:
     if direct is not None:
         return (direct, False, entry.handler)
     return (runner, True, entry.handler)
+
+
+async def _deliver(
+    route: _Route, event: Any, kwargs: dict[str, Any], limiter: anyio.CapacityLimiter | None
+) -> None:
+    run, with_kwargs, _ = route
+    if limiter is None:
+        await (run(event, kwargs) if with_kwargs else run(event))
+    else:
+        async with limiter:
+            await (run(event, kwargs) if with_kwargs else run(event))
 
 
 def _strategy(strategy: Strategy | None, sync_mode: bool | None) -> Strategy:

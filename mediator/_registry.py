@@ -59,6 +59,10 @@ class HandlerRegistry:
         self._entries: list[HandlerEntry] = []
         self._pending: list[HandlerEntry] = []
         self._frozen = False
+        self._setup()
+
+    def _setup(self) -> None:
+        """Hook: create the routing tables (subclasses extend it)."""
 
     # -- registration ---------------------------------------------------------
 
@@ -146,9 +150,6 @@ class HandlerRegistry:
         """The registered handlers, in registration order."""
         return iter(list(self._entries))
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     @property
     def handlers(self) -> tuple[Handler, ...]:
         """The registered handlers, in registration order."""
@@ -229,13 +230,7 @@ class RequestHandlerRegistry(HandlerRegistry):
 
     _accepts_streams = True
 
-    def __init__(
-        self,
-        policies: Sequence[Policy] | None = None,
-        *,
-        modifiers: Sequence[ModifierFactory] = (),
-    ) -> None:
-        super().__init__(policies, modifiers=modifiers)
+    def _setup(self) -> None:
         self._calls: dict[type, HandlerEntry] = {}
         self._streams: dict[type, HandlerEntry] = {}
 
@@ -273,13 +268,7 @@ def _collision(
 class EventHandlerRegistry(HandlerRegistry):
     """Collects event handlers (any number per message type) for a `LocalEventBus`."""
 
-    def __init__(
-        self,
-        policies: Sequence[Policy] | None = None,
-        *,
-        modifiers: Sequence[ModifierFactory] = (),
-    ) -> None:
-        super().__init__(policies, modifiers=modifiers)
+    def _setup(self) -> None:
         self._subscribers: dict[type, list[HandlerEntry]] = {}
 
     def _place(self, entries: list[HandlerEntry]) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar, overload
 
 from ._errors import AmbiguousHandlerError, LookupHandlerStoreError
 from ._messages import Request, StreamRequest
-from ._modifiers import ModifierFactory
 from ._names import type_name
 from ._pipeline import Runner, build_runner
-from ._policies import Policy
 from ._registry import HandlerEntry, RequestHandlerRegistry
 from ._routing import nearest
 from ._stream import Stream
@@ -41,13 +39,8 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
         modifiers: modifier factories wrapped around every handler, outermost.
     """
 
-    def __init__(
-        self,
-        policies: Sequence[Policy] | None = None,
-        *,
-        modifiers: Sequence[ModifierFactory] = (),
-    ) -> None:
-        super().__init__(policies, modifiers=modifiers)
+    def _setup(self) -> None:
+        super()._setup()
         self._runners: dict[HandlerEntry, Runner] = {}
         # type(request) -> runner, for exact and inherited matches alike.
         self._call_cache: dict[type, Runner] = {}

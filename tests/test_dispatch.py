@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -337,10 +338,15 @@ def handler_sets(classes: list[type]) -> st.SearchStrategy[list[tuple[type, ...]
     )
 
 
+# Sync tests driving their own event loop per example: hypothesis and the anyio
+# plugin's per-test loop do not mix, so the backend is a plain parameter here.
+BACKENDS = pytest.mark.parametrize("backend", ["asyncio", "trio"])
+
+
+@BACKENDS
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_event_dispatch_matches_the_reference_model(data: st.DataObject) -> None:
-    import anyio
+def test_event_dispatch_matches_the_reference_model(backend: str, data: st.DataObject) -> None:
 
     classes = data.draw(hierarchies())
     handlers = data.draw(handler_sets(classes))
@@ -356,7 +362,7 @@ def test_event_dispatch_matches_the_reference_model(data: st.DataObject) -> None
 
     for cls in classes:
         calls.clear()
-        anyio.run(bus.publish, cls())
+        anyio.run(bus.publish, cls(), backend=backend)
         mro = cls.__mro__
         # Reference: every handler with a type in the MRO, ordered by its most
         # specific matching class, then by registration.
@@ -367,10 +373,10 @@ def test_event_dispatch_matches_the_reference_model(data: st.DataObject) -> None
         assert calls == expected
 
 
+@BACKENDS
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_request_dispatch_matches_the_reference_model(data: st.DataObject) -> None:
-    import anyio
+def test_request_dispatch_matches_the_reference_model(backend: str, data: st.DataObject) -> None:
 
     classes = data.draw(hierarchies())
     handlers = data.draw(handler_sets(classes))
@@ -394,12 +400,12 @@ def test_request_dispatch_matches_the_reference_model(data: st.DataObject) -> No
         registered = [t for t in reach if t in owner]
         if not registered:
             with pytest.raises(LookupHandlerStoreError):
-                anyio.run(bus.execute, cls())
+                anyio.run(bus.execute, cls(), backend=backend)
             continue
         closest = min(reach[t] for t in registered)
         winners = {owner[t] for t in registered if reach[t] == closest}
         if len(winners) > 1:
             with pytest.raises(AmbiguousHandlerError):
-                anyio.run(bus.execute, cls())
+                anyio.run(bus.execute, cls(), backend=backend)
         else:
-            assert anyio.run(bus.execute, cls()) == winners.pop()
+            assert anyio.run(bus.execute, cls(), backend=backend) == winners.pop()

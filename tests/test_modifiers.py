@@ -163,7 +163,7 @@ def test_create_returning_something_not_callable_fails_at_registration() -> None
 
     with pytest.raises(ModifierError, match=r"Broken\.create\(\) returned None"):
         bus.register(handler)
-    assert len(bus) == 0
+    assert len(bus.handlers) == 0
 
 
 def test_factories_run_once_per_handler_at_registration_with_the_handler_as_target() -> None:

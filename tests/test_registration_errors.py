@@ -223,7 +223,7 @@ def test_bad_options() -> None:
         bus.register(handler, modifiers=[print])  # type: ignore[list-item]
     with pytest.raises(RegistrationError, match=r"LocalRequestBus\(\): policies must be"):
         LocalRequestBus(policies="handle")  # type: ignore[arg-type]
-    assert len(bus) == 0
+    assert len(bus.handlers) == 0
 
 
 def test_modifier_class_instead_of_instance() -> None:

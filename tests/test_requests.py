@@ -299,7 +299,7 @@ async def test_second_handler_for_a_type_is_a_collision_and_leaves_the_bus_uncha
     assert re.search(rf"\.first \(.*{HERE}:\d+\) is already its handler", message)
     assert caught.value.existing.fn is first and caught.value.new.fn is second
     assert await bus.execute(GetUser(1)) == "first"
-    assert len(bus) == 1
+    assert len(bus.handlers) == 1
 
 
 async def test_include_is_all_or_nothing() -> None:

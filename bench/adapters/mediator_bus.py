@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from bench.adapters.case import Case
+from bench.baseline import Count, Ping, Tick
 from mediator import (
     ActionCallType,
     ActionSubject,
@@ -19,21 +19,6 @@ from mediator import (
 NAME = f"mediator-bus {__version__}"
 REQUIREMENT = None
 PIP_FLAGS: tuple[str, ...] = ()
-
-
-@dataclass
-class Ping:
-    value: int
-
-
-@dataclass
-class Tick:
-    value: int
-
-
-@dataclass
-class Count:
-    items: int
 
 
 class PassThrough(ModifierFactory):
