@@ -30,8 +30,11 @@ from ._messages import StreamRequest as StreamRequest
 from ._modifiers import ActionCallType as ActionCallType
 from ._modifiers import ActionResult as ActionResult
 from ._modifiers import ActionSubject as ActionSubject
+from ._modifiers import Middleware as Middleware
+from ._modifiers import Modifier as Modifier
 from ._modifiers import ModifierFactory as ModifierFactory
 from ._modifiers import ModifierStack as ModifierStack
+from ._modifiers import Next as Next
 from ._policies import CallableHandlerPolicy as CallableHandlerPolicy
 from ._policies import MethodHandlerPolicy as MethodHandlerPolicy
 from ._registry import EventHandlerRegistry as EventHandlerRegistry
@@ -66,10 +69,13 @@ __all__ = (
     "LookupHandlerStoreError",
     "MediatorError",
     "MethodHandlerPolicy",
+    "Middleware",
     "MissingArgumentError",
+    "Modifier",
     "ModifierError",
     "ModifierFactory",
     "ModifierStack",
+    "Next",
     "PublishError",
     "RegistrationError",
     "Request",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -12,11 +13,12 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import TaskGroup
 
-from ._errors import BusStateError, Failure, PublishError
+from ._delivery import Deliver, Route, concurrent, deliver_one, note, sequential
+from ._errors import BusStateError
 from ._handler import Handler
-from ._modifiers import ModifierFactory
+from ._modifiers import Modifier
 from ._names import type_name
-from ._pipeline import Runner, build_runner
+from ._pipeline import Runner, build_runner, raise_later
 from ._policies import Policy
 from ._registry import EventHandlerRegistry, HandlerEntry
 from ._routing import along_mro
@@ -29,11 +31,6 @@ Strategy = Literal["sequential", "concurrent", "background"]
 
 #: ``on_error(exception, handler, event)``; may be a coroutine function.
 ErrorCallback = Callable[[Exception, Handler, Any], Awaitable[None] | None]
-
-#: How publish calls one handler: ``run(event, kwargs)`` if the flag is set,
-#: else ``run(event)`` (the handler function itself, when it takes no extras).
-_Route = tuple[Callable[..., Any], bool, Handler]
-_Routes = tuple[_Route, ...]
 
 
 class EventPublish:
@@ -88,7 +85,7 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         self,
         policies: Sequence[Policy] | None = None,
         *,
-        modifiers: Sequence[ModifierFactory] = (),
+        modifiers: Sequence[Modifier] = (),
         strategy: Strategy | None = None,
         max_concurrency: int | None = None,
         on_error: ErrorCallback | None = None,
@@ -119,59 +116,37 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         self._max_concurrency = max_concurrency
         self._on_error: ErrorCallback = on_error or log_failure
         self._runners: dict[HandlerEntry, Runner] = {}
-        # type(event) -> (runner, handler) pairs along its MRO.
-        self._cache: dict[type, _Routes] = {}
+        # type(event) -> the deliverer built for its handlers and the strategy.
+        self._cache: dict[type, Deliver] = {}
         self._task_group: TaskGroup | None = None
         self._limiter: anyio.CapacityLimiter | None = None
-        # None for "sequential", which publish() runs inline (the common, fastest path).
-        self._delegate: Callable[[Any, dict[str, Any]], Coroutine[Any, Any, None]] | None = {
-            "sequential": None,
-            "concurrent": self._publish_concurrent,
-            "background": self._publish_background,
-        }[self._strategy]
 
     @property
     def strategy(self) -> Strategy:
         """How handlers run: ``"sequential"``, ``"concurrent"`` or ``"background"``."""
         return self._strategy
 
-    async def publish(self, event: Any, /, **kwargs: Any) -> None:
-        """Deliver ``event`` to its handlers.
+    def publish(self, event: Any, /, **kwargs: Any) -> Coroutine[Any, Any, None]:
+        """Deliver ``event`` to its handlers; await the result.
 
         Keyword arguments reach the handler parameters of the same name.
         Publishing an event nobody handles does nothing.
 
-        Raises:
+        Raises (when awaited):
             PublishError: one or more handlers failed (not in background mode),
                 after every handler ran.
             BusStateError: background mode, outside ``async with bus:``.
         """
-        if self._delegate is not None:
-            await self._delegate(event, kwargs)
-            return
+        # Not `async def`, like execute(): the deliverer's coroutine is returned.
         try:
-            routes = self._cache[type(event)]
+            return self._cache[type(event)](event, kwargs)
         except KeyError:
-            routes = None  # routed below: a routing error must not chain this KeyError
-        if routes is None:
-            routes = self._routes(type(event))  # routed here, outside the except block
-        failures: list[Failure] | None = None
+            pass  # not cached yet: built below, so routing errors do not chain this KeyError
         try:
-            for run, with_kwargs, handler in routes:
-                try:
-                    if with_kwargs:
-                        await run(event, kwargs)
-                    else:
-                        await run(event)
-                except Exception as error:
-                    if failures is None:
-                        failures = []
-                    failures.append(Failure(handler, error))
-        except BaseException:
-            _log_abandoned(event, failures)
-            raise
-        if failures:
-            raise _publish_error(event, failures, len(routes))
+            deliver = self._deliverer(type(event))
+        except Exception as error:
+            return raise_later(error)
+        return deliver(event, kwargs)
 
     # -- the background task group ----------------------------------------------
 
@@ -209,38 +184,11 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
             self._task_group = None
             self._limiter = None
 
-    # -- strategies -------------------------------------------------------------
+    # -- background ---------------------------------------------------------------
 
-    async def _publish_concurrent(self, event: Any, kwargs: dict[str, Any]) -> None:
-        routes = self._routes(type(event))
-        outcomes: list[Failure | None] = [None] * len(routes)
-        limiter = (
-            anyio.CapacityLimiter(self._max_concurrency)
-            if self._max_concurrency is not None and len(routes) > 1
-            else None
-        )
-
-        async def run_one(index: int) -> None:
-            try:
-                await _deliver(routes[index], event, kwargs, limiter)
-            except Exception as error:
-                outcomes[index] = Failure(routes[index][2], error)
-
-        try:
-            if len(routes) == 1:
-                await run_one(0)
-            elif routes:
-                async with anyio.create_task_group() as task_group:
-                    for index, route in enumerate(routes):
-                        task_group.start_soon(run_one, index, name=route[2].name)
-        except BaseException:
-            _log_abandoned(event, [f for f in outcomes if f is not None])
-            raise
-        failures = [f for f in outcomes if f is not None]
-        if failures:
-            raise _publish_error(event, failures, len(routes))
-
-    async def _publish_background(self, event: Any, kwargs: dict[str, Any]) -> None:
+    async def _publish_background(
+        self, routes: tuple[Route, ...], event: Any, kwargs: dict[str, Any]
+    ) -> None:
         task_group = self._task_group
         if task_group is None:
             raise BusStateError(
@@ -249,16 +197,15 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
                 "(`async with bus: ...`), or choose strategy='sequential' or 'concurrent' to "
                 "publish without it"
             )
-        routes = self._routes(type(event))
         for route in routes:
             task_group.start_soon(self._background, route, event, kwargs, name=route[2].name)
 
-    async def _background(self, route: _Route, event: Any, kwargs: dict[str, Any]) -> None:
+    async def _background(self, route: Route, event: Any, kwargs: dict[str, Any]) -> None:
         handler = route[2]
         try:
-            await _deliver(route, event, kwargs, self._limiter)
+            await deliver_one(route, event, kwargs, self._limiter)
         except Exception as error:
-            _note(error, handler, event)
+            note(error, handler, event)
             try:
                 outcome = self._on_error(error, handler, event)
                 if inspect.isawaitable(outcome):
@@ -284,35 +231,28 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
     def _changed(self) -> None:
         self._cache.clear()
 
-    def _routes(self, tp: type) -> _Routes:
-        """The (cached) routes of a concrete event type."""
-        routes = self._cache.get(tp)
-        if routes is not None:
-            return routes
+    def _deliverer(self, tp: type) -> Deliver:
+        """Build (once per concrete type) what publishing an event of type ``tp`` runs."""
         self._resolve_pending()
         routes = tuple(
             _route(entry, self._runners[entry]) for entry in along_mro(tp, self._subscribers)
         )
-        self._cache[tp] = routes
-        return routes
+        deliver: Deliver
+        if self._strategy == "sequential":
+            deliver = sequential(routes)
+        elif self._strategy == "concurrent":
+            deliver = concurrent(routes, self._max_concurrency)
+        else:
+            deliver = functools.partial(self._publish_background, routes)
+        self._cache[tp] = deliver
+        return deliver
 
 
-def _route(entry: HandlerEntry, runner: Runner) -> _Route:
+def _route(entry: HandlerEntry, runner: Runner) -> Route:
     direct = None if entry.modifiers else entry.handler.direct
     if direct is not None:
         return (direct, False, entry.handler)
     return (runner, True, entry.handler)
-
-
-async def _deliver(
-    route: _Route, event: Any, kwargs: dict[str, Any], limiter: anyio.CapacityLimiter | None
-) -> None:
-    run, with_kwargs, _ = route
-    if limiter is None:
-        await (run(event, kwargs) if with_kwargs else run(event))
-    else:
-        async with limiter:
-            await (run(event, kwargs) if with_kwargs else run(event))
 
 
 def _strategy(strategy: Strategy | None, sync_mode: bool | None) -> Strategy:
@@ -330,25 +270,3 @@ def _strategy(strategy: Strategy | None, sync_mode: bool | None) -> Strategy:
             f"'concurrent' or 'background'"
         )
     return strategy
-
-
-def _note(error: Exception, handler: Handler, event: Any) -> None:
-    error.add_note(f"raised by event handler {handler.described} for {type_name(type(event))}")
-
-
-def _publish_error(event: Any, failures: list[Failure], handlers: int) -> PublishError:
-    for failure in failures:
-        _note(failure.exception, failure.handler, event)
-    return PublishError.from_failures(event, failures, handlers)
-
-
-def _log_abandoned(event: Any, failures: Sequence[Failure] | None) -> None:
-    """A publish ended by cancellation cannot raise its handler errors: log them instead."""
-    for failure in failures or ():
-        _note(failure.exception, failure.handler, event)
-        logger.error(
-            "Event handler %s failed for %s before the publish was cancelled",
-            failure.handler.described,
-            type_name(type(event)),
-            exc_info=(type(failure.exception), failure.exception, failure.exception.__traceback__),
-        )

@@ -7,19 +7,26 @@ the handler is added to a bus; a call only runs the prebuilt chain.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._errors import ModifierError
 from ._names import callable_name
+
+if TYPE_CHECKING:
+    from ._handler import Handler
 
 __all__ = [
     "ActionCallType",
     "ActionResult",
     "ActionSubject",
+    "Middleware",
+    "Modifier",
     "ModifierFactory",
     "ModifierStack",
+    "Next",
 ]
 
 
@@ -78,6 +85,29 @@ class ModifierFactory(Protocol):
     def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType: ...
 
 
+class Next(Protocol):
+    """What a middleware calls to go on: the next middleware, or the handler itself.
+
+    ``await call_next(message, kwargs)`` returns the handler's result (for a
+    stream handler: the async iterator of its items); ``call_next.handler`` is
+    the `mediator.Handler` at the end of the chain.
+    """
+
+    @property
+    def handler(self) -> Handler: ...
+
+    def __call__(self, message: Any, kwargs: dict[str, Any], /) -> Awaitable[Any]: ...
+
+
+#: A middleware function: ``async def middleware(message, kwargs, call_next)``.
+#: It returns the result, usually ``await call_next(message, kwargs)``; to change
+#: the keyword arguments, pass a new dict rather than editing ``kwargs``.
+Middleware = Callable[[Any, dict[str, Any], Next], Awaitable[Any]]
+
+#: What ``modifiers=`` takes: middleware functions and modifier factories, mixed.
+Modifier = ModifierFactory | Middleware
+
+
 class ModifierStack:
     """Builds modifier chains."""
 
@@ -107,18 +137,46 @@ class ModifierStack:
         return call
 
 
-def check_modifiers(modifiers: object, where: str) -> tuple[ModifierFactory, ...]:
-    """Validate a ``modifiers=`` argument up front, so a typo fails at the line that made it."""
+def is_factory(modifier: object) -> bool:
+    """A python-mediator style modifier factory (as opposed to a middleware function)."""
+    return not isinstance(modifier, type) and callable(getattr(modifier, "create", None))
+
+
+def check_modifiers(modifiers: object, where: str) -> tuple[Modifier, ...]:
+    """Validate a ``modifiers=`` argument up front, so a mistake fails at the line that made it."""
     if isinstance(modifiers, (str, bytes)) or not isinstance(modifiers, Sequence):
         raise ModifierError(
-            f"{where}: modifiers must be a sequence (list or tuple) of ModifierFactory objects, "
-            f"got {modifiers!r}"
+            f"{where}: modifiers must be a sequence (list or tuple) of middleware functions or "
+            f"ModifierFactory objects, got {modifiers!r}"
         )
     for modifier in modifiers:
-        if isinstance(modifier, type) or not callable(getattr(modifier, "create", None)):
-            hint = " (pass an instance, not the class)" if isinstance(modifier, type) else ""
+        if is_factory(modifier):
+            continue
+        if isinstance(modifier, type):
             raise ModifierError(
-                f"{where}: {modifier!r} is not a modifier factory{hint}; a modifier is an object "
-                f"with a create(call, **kwargs) method that returns the wrapping call"
+                f"{where}: {callable_name(modifier)} is a class; pass an instance of it "
+                f"(modifiers=[{modifier.__name__}(...)])"
+            )
+        problem = _middleware_problem(modifier)
+        if problem:
+            raise ModifierError(
+                f"{where}: {modifier!r} {problem}. A modifier is a middleware function "
+                f"`async def middleware(message, kwargs, call_next)` or an object with a "
+                f"create(call, **kwargs) method (ModifierFactory)"
             )
     return tuple(modifiers)
+
+
+def _middleware_problem(modifier: object) -> str | None:
+    if not callable(modifier):
+        return "is neither callable nor has a create() method"
+    own_call = getattr(type(modifier), "__call__", None)  # noqa: B004 - an async __call__
+    if not (inspect.iscoroutinefunction(modifier) or inspect.iscoroutinefunction(own_call)):
+        return "is not an async function"
+    try:
+        inspect.signature(modifier).bind(None, None, None)
+    except TypeError:
+        return "cannot be called with (message, kwargs, call_next)"
+    except ValueError:  # pragma: no cover - builtins without a signature
+        return None
+    return None

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
 
 from ._errors import ModifierError
 from ._handler import Handler
-from ._modifiers import ActionCallType, ActionSubject, ModifierStack
+from ._modifiers import (
+    ActionCallType,
+    ActionResult,
+    ActionSubject,
+    Middleware,
+    ModifierStack,
+    Next,
+    is_factory,
+)
 from ._stream import Stream
 
-__all__ = ["Runner", "build_runner"]
+__all__ = ["Runner", "build_runner", "raise_later"]
 
 #: ``run(message, kwargs)`` -> the coroutine (or stream) of one handler call.
 Runner = Callable[[Any, dict[str, Any]], Any]
@@ -20,23 +28,84 @@ Runner = Callable[[Any, dict[str, Any]], Any]
 def build_runner(handler: Handler, modifiers: tuple[Any, ...], *, own_kwargs: bool) -> Runner:
     """Compose the modifier stack once; with no modifiers, run the handler directly.
 
-    ``own_kwargs`` gives every call of the chain its own copy of the keyword
-    arguments, so a modifier editing ``action.inject`` for one event handler
-    does not change what the next handler receives.
+    Middleware functions pass ``(message, kwargs)`` along and get the plain
+    result back; modifier factories work on ``ActionSubject``/``ActionResult``.
+    A stack may mix them: the chain is built from the handler outwards, and an
+    adapter is put in only where the two kinds meet.  ``own_kwargs`` gives each
+    call of the chain its own copy of the keyword arguments, so that a modifier
+    of one event handler cannot change what the next handler receives.
     """
     if not modifiers:
         return handler.invoke
-    chain = ModifierStack.build(modifiers, handler.endpoint, target=handler)
+    native: Next | None = _innermost(handler)
+    chain: ActionCallType | None = None
+    for index in range(len(modifiers) - 1, -1, -1):
+        modifier = modifiers[index]
+        if is_factory(modifier):
+            if native is not None:
+                chain = handler.endpoint if native is handler.invoke else _boxing(native)
+                native = None
+            assert chain is not None
+            chain = ModifierStack.build([modifier], chain, target=handler)
+        else:
+            if chain is not None:
+                native = _named(functools.partial(_through, chain, handler, False), handler)
+                chain = None
+            assert native is not None
+            native = _link(modifier, native, handler, copy=own_kwargs and index == 0)
 
+    if chain is not None:
+        # partial, not a lambda: one Python frame less per call.
+        start: Runner = functools.partial(_through, chain, handler, own_kwargs)
+    else:
+        assert native is not None
+        start = native
     if handler.kind == "stream":
+        return lambda message, kwargs: Stream(start=lambda: start(message, kwargs))
+    return start
 
-        def run_stream(message: Any, kwargs: dict[str, Any]) -> Stream[Any]:
-            return Stream(start=lambda: _through(chain, handler, False, message, kwargs))
 
-        return run_stream
+def _innermost(handler: Handler) -> Next:
+    """The handler as a middleware's ``call_next``: ``(message, kwargs)`` -> awaitable result."""
+    if handler.kind == "stream":
+        invoke = handler.invoke
 
-    # partial, not a lambda: one Python frame less per call.
-    return functools.partial(_through, chain, handler, own_kwargs)
+        async def start_stream(message: Any, kwargs: dict[str, Any]) -> Any:
+            return invoke(message, kwargs)
+
+        return _named(start_stream, handler)
+    return _named(handler.invoke, handler)
+
+
+def _link(middleware: Middleware, call_next: Next, handler: Handler, *, copy: bool) -> Next:
+    if copy:
+
+        def link_copying(message: Any, kwargs: dict[str, Any]) -> Awaitable[Any]:
+            return middleware(message, dict(kwargs), call_next)
+
+        return _named(link_copying, handler)
+
+    def link(message: Any, kwargs: dict[str, Any]) -> Awaitable[Any]:
+        return middleware(message, kwargs, call_next)
+
+    return _named(link, handler)
+
+
+def _boxing(call_next: Next) -> ActionCallType:
+    """A middleware chain seen from a modifier factory: ``ActionSubject -> ActionResult``."""
+
+    async def boxed(action: ActionSubject) -> ActionResult:
+        value = await call_next(action.subject, action.inject)
+        result: ActionResult = _new(ActionResult)
+        result.result = value
+        return result
+
+    return boxed
+
+
+def _named(call: Any, handler: Handler) -> Next:
+    call.handler = handler
+    return call  # type: ignore[no-any-return]
 
 
 async def _through(
@@ -57,3 +126,9 @@ async def _through(
 
 
 _new = object.__new__
+
+
+async def raise_later(error: BaseException) -> NoReturn:
+    """A coroutine that raises ``error``: errors of ``execute``/``publish`` surface when awaited,
+    as they would from an ``async def``."""
+    raise error

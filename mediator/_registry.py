@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar, overload
 
 from ._errors import BusStateError, CollisionHandlerStoreError, MediatorError, RegistrationError
 from ._handler import Handler
-from ._modifiers import ModifierFactory, check_modifiers
+from ._modifiers import Modifier, check_modifiers
 from ._names import type_name
 from ._policies import CallableHandlerPolicy, Policy, build_handler, check_policies
 
@@ -28,14 +28,14 @@ class HandlerEntry:
     """A handler as a registry holds it: the handler and its modifiers, outermost first."""
 
     handler: Handler
-    modifiers: tuple[ModifierFactory, ...] = ()
+    modifiers: tuple[Modifier, ...] = ()
 
     @property
     def key(self) -> type | tuple[type, ...]:
         """The message type(s) of the handler."""
         return self.handler.key
 
-    def stacked(self, modifiers: Sequence[ModifierFactory]) -> HandlerEntry:
+    def stacked(self, modifiers: Sequence[Modifier]) -> HandlerEntry:
         """A new entry for the same handler, with ``modifiers`` wrapped around its own."""
         return HandlerEntry(self.handler, (*modifiers, *self.modifiers))
 
@@ -49,7 +49,7 @@ class HandlerRegistry:
         self,
         policies: Sequence[Policy] | None = None,
         *,
-        modifiers: Sequence[ModifierFactory] = (),
+        modifiers: Sequence[Modifier] = (),
     ) -> None:
         where = f"{type(self).__name__}()"
         self._policies: tuple[Policy, ...] = check_policies(policies, where) or (
@@ -72,7 +72,7 @@ class HandlerRegistry:
         obj: None = None,
         *,
         policies: Sequence[Policy] | None = None,
-        modifiers: Sequence[ModifierFactory] = (),
+        modifiers: Sequence[Modifier] = (),
         thread: bool = False,
     ) -> Callable[[_T], _T]: ...
 
@@ -82,7 +82,7 @@ class HandlerRegistry:
         obj: _T,
         *,
         policies: Sequence[Policy] | None = None,
-        modifiers: Sequence[ModifierFactory] = (),
+        modifiers: Sequence[Modifier] = (),
         thread: bool = False,
     ) -> _T: ...
 
@@ -91,7 +91,7 @@ class HandlerRegistry:
         obj: Any = None,
         *,
         policies: Sequence[Policy] | None = None,
-        modifiers: Sequence[ModifierFactory] = (),
+        modifiers: Sequence[Modifier] = (),
         thread: bool = False,
     ) -> Any:
         """Register a handler; usable as ``@register``, ``@register(...)`` or ``register(obj)``.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import Any, NoReturn, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from ._errors import AmbiguousHandlerError, LookupHandlerStoreError
 from ._messages import Request, StreamRequest
 from ._names import type_name
-from ._pipeline import Runner, build_runner
+from ._pipeline import Runner, build_runner, raise_later
 from ._registry import HandlerEntry, RequestHandlerRegistry
 from ._routing import nearest
 from ._stream import Stream
@@ -65,17 +65,12 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
         # Not `async def`: returning the handler's own coroutine saves a frame
         # per call. Errors are still raised when the result is awaited.
         try:
-            run = self._call_cache[type(request)]
+            return self._call_cache[type(request)](request, kwargs)  # type: ignore[no-any-return]
         except KeyError:
-            # Routed below, outside this block, so that routing errors do not
-            # carry this KeyError as their context.
-            run = None
-        if run is None:
-            return self._execute_uncached(request, kwargs)
-        try:
-            return run(request, kwargs)  # type: ignore[no-any-return]
-        except Exception as error:
-            return _raise(error)
+            pass  # not cached yet: routed below, so routing errors do not chain this KeyError
+        except Exception as error:  # an argument error, raised before the handler ran
+            return raise_later(error)
+        return self._execute_uncached(request, kwargs)
 
     def _execute_uncached(
         self, request: object, kwargs: dict[str, Any]
@@ -83,7 +78,7 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
         try:
             return self._route(type(request), streams=False)(request, kwargs)  # type: ignore[no-any-return]
         except Exception as error:
-            return _raise(error)
+            return raise_later(error)
 
     @overload
     def stream(self, request: StreamRequest[T], /, **kwargs: Any) -> Stream[T]: ...
@@ -171,7 +166,3 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
             f"Registered: {shown or 'nothing yet'}.{hint}",
             message_type=tp,
         )
-
-
-async def _raise(error: BaseException) -> NoReturn:
-    raise error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +17,11 @@ from mediator import (
     Handler,
     LocalEventBus,
     LocalRequestBus,
+    MissingArgumentError,
     ModifierError,
     ModifierFactory,
     ModifierStack,
+    Next,
     RequestHandlerRegistry,
 )
 
@@ -214,3 +218,147 @@ async def test_modifiers_wrap_sync_handlers_too() -> None:
 
     assert await bus.execute(Query(1)) == 2
     assert log == ["m"]
+
+
+# -- middleware functions ------------------------------------------------------------
+
+
+async def test_middleware_functions_see_message_and_kwargs_and_return_the_result() -> None:
+    seen: list[Any] = []
+
+    async def audit(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+        seen.append((type(message).__name__, dict(kwargs), call_next.handler.fn.__name__))
+        result = await call_next(message, {**kwargs, "user": "from-middleware"})
+        return f"<{result}>"
+
+    bus = LocalRequestBus(modifiers=[audit])
+
+    @bus.register
+    async def handler(query: Query, user: str) -> str:
+        return f"{query.value}:{user}"
+
+    assert await bus.execute(Query(1), user="ada", extra=True) == "<1:from-middleware>"
+    assert seen == [("Query", {"user": "ada", "extra": True}, "handler")]
+
+
+async def test_middleware_can_short_circuit_and_errors_pass_through() -> None:
+    async def guard(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+        if message.value < 0:
+            return "rejected"
+        try:
+            return await call_next(message, kwargs)
+        except MissingArgumentError:
+            return "missing"
+
+    bus = LocalRequestBus(modifiers=[guard])
+
+    @bus.register
+    async def handler(query: Query, user: str) -> str:
+        return user
+
+    assert await bus.execute(Query(-1)) == "rejected"
+    assert await bus.execute(Query(1)) == "missing"
+    assert await bus.execute(Query(1), user="ada") == "ada"
+
+
+async def test_middleware_objects_with_an_async_call() -> None:
+    class Prefix:
+        def __init__(self, prefix: str) -> None:
+            self.prefix = prefix
+
+        async def __call__(self, message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+            return self.prefix + await call_next(message, kwargs)
+
+    bus = LocalRequestBus(modifiers=[Prefix("a"), Prefix("b")])
+
+    @bus.register
+    def handler(query: Query) -> str:
+        return "!"
+
+    assert await bus.execute(Query(1)) == "ab!"
+
+
+async def test_middleware_and_factories_mix_in_order() -> None:
+    log: list[str] = []
+
+    def middleware(name: str) -> Any:
+        async def mw(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+            log.append(name)
+            return await call_next(message, {**kwargs, name: True}) + 1
+
+        return mw
+
+    class Boxed(ModifierFactory):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+            async def boxed(action: ActionSubject) -> ActionResult:
+                log.append(self.name)
+                action.inject[self.name] = True
+                result = await call(action)
+                return ActionResult(result.result + 10)
+
+            return boxed
+
+    registry = RequestHandlerRegistry(modifiers=[middleware("registry-mw")])
+
+    @registry.register(modifiers=[Boxed("register-factory"), middleware("register-mw")])
+    async def handler(query: Query, **kwargs: Any) -> int:
+        log.append("handler:" + ",".join(sorted(kwargs)))
+        return 0
+
+    bus = LocalRequestBus(modifiers=[Boxed("bus-factory"), middleware("bus-mw")])
+    bus.include(registry)
+    assert await bus.execute(Query(1)) == 0 + 1 + 10 + 1 + 1 + 10
+    assert log == [
+        "bus-factory",
+        "bus-mw",
+        "registry-mw",
+        "register-factory",
+        "register-mw",
+        "handler:bus-factory,bus-mw,register-factory,register-mw,registry-mw",
+    ]
+
+
+async def test_event_middleware_gets_its_own_kwargs_per_handler() -> None:
+    async def tag(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+        kwargs["who"] = call_next.handler.fn.__name__  # editing in place stays local
+        return await call_next(message, kwargs)
+
+    bus = LocalEventBus(modifiers=[tag])
+    seen: list[str] = []
+
+    @bus.register
+    async def first(event: Query, who: str) -> None:
+        seen.append(who)
+
+    @bus.register
+    async def second(event: Query, who: str) -> None:
+        seen.append(who)
+
+    given = {"who": "caller"}
+    await bus.publish(Query(1), **given)
+    assert seen == ["first", "second"]
+    assert given == {"who": "caller"}
+
+
+async def test_middleware_wraps_a_stream() -> None:
+    async def doubled(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+        items = await call_next(message, kwargs)
+
+        async def double() -> AsyncIterator[int]:
+            async with contextlib.aclosing(items):
+                async for item in items:
+                    yield item * 2
+
+        return double()
+
+    bus = LocalRequestBus(modifiers=[doubled])
+
+    @bus.register
+    async def numbers(query: Query) -> AsyncIterator[int]:
+        for number in range(query.value):
+            yield number
+
+    assert [n async for n in bus.stream(Query(3))] == [0, 2, 4]

@@ -219,8 +219,17 @@ def test_bad_options() -> None:
         bus.register(handler, thread="yes")  # type: ignore[arg-type]
     with pytest.raises(ModifierError, match="modifiers must be a sequence"):
         bus.register(handler, modifiers=object())  # type: ignore[arg-type]
-    with pytest.raises(ModifierError, match="is not a modifier factory"):
+    with pytest.raises(ModifierError, match=r"<built-in function print> is not an async function"):
         bus.register(handler, modifiers=[print])  # type: ignore[list-item]
+
+    async def two_arguments(message: Any, call_next: Any) -> Any: ...
+
+    with pytest.raises(
+        ModifierError, match=r"cannot be called with \(message, kwargs, call_next\)"
+    ):
+        bus.register(handler, modifiers=[two_arguments])
+    with pytest.raises(ModifierError, match="is neither callable nor has a create"):
+        bus.register(handler, modifiers=[42])  # type: ignore[list-item]
     with pytest.raises(RegistrationError, match=r"LocalRequestBus\(\): policies must be"):
         LocalRequestBus(policies="handle")  # type: ignore[arg-type]
     assert len(bus.handlers) == 0
@@ -231,9 +240,7 @@ def test_modifier_class_instead_of_instance() -> None:
         def create(self, call: Any, **kwargs: Any) -> Any:
             return call
 
-    with pytest.raises(
-        ModifierError, match=r"not a modifier factory \(pass an instance, not the class\)"
-    ):
+    with pytest.raises(ModifierError, match=r"Passthrough is a class; pass an instance of it"):
         LocalRequestBus(modifiers=[Passthrough])  # type: ignore[list-item]
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
+from bench import baseline
 from bench.adapters.case import Case
 from bench.baseline import Count, Ping, Tick
 from mediator import (
@@ -13,6 +13,7 @@ from mediator import (
     LocalEventBus,
     LocalRequestBus,
     ModifierFactory,
+    Next,
     __version__,
 )
 
@@ -21,7 +22,14 @@ REQUIREMENT = None
 PIP_FLAGS: tuple[str, ...] = ()
 
 
+async def passthrough(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+    """The README's middleware style."""
+    return await call_next(message, kwargs)
+
+
 class PassThrough(ModifierFactory):
+    """python-mediator's modifier style (measured among the extras)."""
+
     def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
         async def passthrough(action: ActionSubject) -> Any:
             return await call(action)
@@ -32,31 +40,17 @@ class PassThrough(ModifierFactory):
 def cases() -> dict[str, Case | str]:
     requests = LocalRequestBus()
     with_user = LocalRequestBus()
-    modified = LocalRequestBus(modifiers=[PassThrough()])
+    modified = LocalRequestBus(modifiers=[passthrough])
     one = LocalEventBus()
     ten = LocalEventBus()
-    ran = [0]
 
-    @requests.register
-    @modified.register
-    async def handle_ping(message: Ping) -> int:
-        return message.value + 1
-
-    @with_user.register
-    async def handle_ping_as(message: Ping, user: str) -> str:
-        return user
-
-    async def handle_tick(event: Tick) -> None:
-        ran[0] += 1
-
-    one.register(handle_tick)
+    requests.register(baseline.handle_ping)
+    modified.register(baseline.handle_ping)
+    with_user.register(baseline.handle_ping_as)
+    requests.register(baseline.count)
+    one.register(baseline.handle_tick)
     for _ in range(10):
-        ten.register(handle_tick)
-
-    @requests.register
-    async def count(message: Count) -> AsyncIterator[int]:
-        for index in range(message.items):
-            yield index
+        ten.register(baseline.handle_tick)
 
     ping, tick, stream = Ping(1), Tick(1), Count(1000)
 
@@ -96,9 +90,9 @@ def cases() -> dict[str, Case | str]:
 
     def check_events(bus: LocalEventBus, handlers: int) -> Any:
         async def check() -> None:
-            before = ran[0]
+            before = baseline.TICKS[0]
             await bus.publish(tick)
-            assert ran[0] - before == handlers
+            assert baseline.TICKS[0] - before == handlers
 
         return check
 
@@ -155,6 +149,18 @@ async def extra(name: str, request: dict[str, Any]) -> dict[str, Any]:
     inherited_ns = sorted(p[1] for p in pairs)[2]
     report["base-class match, cached (ns/call, exact -> inherited)"] = (
         f"{exact_ns:.1f} -> {inherited_ns:.1f} ({inherited_ns / exact_ns:.2f}x)"
+    )
+
+    # The python-mediator modifier style, against the middleware function style.
+    plain, boxed = (
+        LocalRequestBus(modifiers=[passthrough]),
+        LocalRequestBus(modifiers=[PassThrough()]),
+    )
+    plain.register(on_child)
+    boxed.register(on_child)
+    pairs = [(await loop(plain, n), await loop(boxed, n)) for _ in range(5)]
+    report["one pass-through modifier (ns/call, middleware function -> ModifierFactory)"] = (
+        f"{sorted(p[0] for p in pairs)[2]:.1f} -> {sorted(p[1] for p in pairs)[2]:.1f}"
     )
 
     # Registering 10,000 handlers, each for its own message class.
