@@ -13,6 +13,7 @@ import asyncio
 import gc
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -39,7 +40,9 @@ def main() -> None:
     adapter = sys.argv[1]
     peer_dir = sys.argv[2] if len(sys.argv) > 2 else None
     loop = asyncio.new_event_loop()
+    # The protocol owns the real stdout; whatever a library prints goes nowhere.
     out = sys.stdout
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
     try:
         module = _load(adapter, peer_dir)
         from bench.baseline import direct_cases
@@ -49,6 +52,11 @@ def main() -> None:
     except Exception:
         print(json.dumps({"error": traceback.format_exc(limit=5)}), file=out, flush=True)
         return
+    # Everything set up so far (the library, its handlers) is long-lived: keep it
+    # out of the collector's way, so that a heavy library does not slow down the
+    # direct baseline of its own process through longer garbage collections.
+    gc.collect()
+    gc.freeze()
     print(json.dumps({"name": module.NAME}), file=out, flush=True)
 
     for line in sys.stdin:
@@ -69,10 +77,10 @@ def main() -> None:
                     report[scenario] = "ok"
             answer: dict[str, Any] = {"scenarios": report}
         elif command == "time":
-            scenario, n = request["scenario"], request["n"]
+            scenario = request["scenario"]
             answer = {
-                "direct": _time(loop, direct[scenario].loop, n),
-                "contender": _time(loop, cases[scenario].loop, n),
+                "direct": _time(loop, direct[scenario].loop, request["n_direct"]),
+                "contender": _time(loop, cases[scenario].loop, request["n"]),
             }
         elif command == "extra":
             answer = loop.run_until_complete(module.extra(request["name"], request))
