@@ -45,7 +45,10 @@ def test_report_rendering_and_target_verdicts() -> None:
     assert verdicts["request"]["speedup_over_fastest_peer"] == 10.0
     assert not verdicts["event_10"]["met"]  # 2.0x is over its 1.6x target
     out = io.StringIO()
-    report = {"contenders": {"mediator_bus": "mediator-bus", "mediary": "mediary"}, "results": results}
+    report = {
+        "contenders": {"mediator_bus": "mediator-bus", "mediary": "mediary"},
+        "results": results,
+    }
     render_markdown(report, out)
     lines = out.getvalue().splitlines()
     assert lines[2].startswith("| **mediator-bus** | 2.0x")
