@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from ._errors import RegistrationError
-from ._names import code_owner, type_name
+from ._names import code_owner, describe, type_name
 
 __all__ = ["Unresolved", "evaluate", "message_types"]
 
@@ -50,14 +50,17 @@ def evaluate(fn: Any, raw: Any, localns: Mapping[str, Any] | None = None) -> Any
         return Unresolved(getattr(error, "name", None), error)
 
 
-def message_types(annotation: Any, *, where: str, parameter: str) -> tuple[type, ...]:
-    """The classes a resolved annotation stands for: ``A`` -> (A,), ``A | B`` -> (A, B)."""
+def message_types(annotation: Any, *, fn: Any, parameter: str) -> tuple[type, ...]:
+    """The classes a resolved annotation stands for: ``A`` -> (A,), ``A | B`` -> (A, B).
+
+    ``fn`` (the handler) and ``parameter`` only serve to name the culprit in errors.
+    """
     found: list[type] = []
-    _collect(annotation, found, where=where, parameter=parameter, whole=annotation)
+    _collect(annotation, found, where=fn, parameter=parameter, whole=annotation)
     return tuple(dict.fromkeys(found))
 
 
-def _collect(tp: Any, found: list[type], *, where: str, parameter: str, whole: Any) -> None:
+def _collect(tp: Any, found: list[type], *, where: Any, parameter: str, whole: Any) -> None:
     origin = get_origin(tp)
     if origin is Annotated:
         _collect(get_args(tp)[0], found, where=where, parameter=parameter, whole=whole)
@@ -68,10 +71,11 @@ def _collect(tp: Any, found: list[type], *, where: str, parameter: str, whole: A
         return
 
     def fail(problem: str, fix: str) -> RegistrationError:
+        handler = describe(where)
         return RegistrationError(
-            f"Cannot register {where}: the annotation of its message parameter {parameter!r}, "
+            f"Cannot register {handler}: the annotation of its message parameter {parameter!r}, "
             f"{_show(whole)}, {problem}. {fix}",
-            handler=where,
+            handler=handler,
         )
 
     if tp is None or tp is type(None):

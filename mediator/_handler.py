@@ -162,7 +162,7 @@ class Handler:
         if isinstance(annotation, Unresolved):
             self.unresolved = annotation
             raise unresolved_error(self)
-        self.message_types = message_types(annotation, where=self.described, parameter=self.subject)
+        self.message_types = message_types(annotation, fn=self.fn, parameter=self.subject)
         self.unresolved = None
 
 

@@ -69,9 +69,9 @@ def inspect_callable(
 
     ``localns``: the local namespace of the code that registered ``fn``.
     """
-    where = describe(fn)
 
     def fail(problem: str, fix: str) -> RegistrationError:
+        where = describe(fn)  # only on failure: finding the source file costs
         return RegistrationError(f"Cannot register {where}: {problem}. {fix}", handler=where)
 
     if isinstance(fn, type):
@@ -190,7 +190,7 @@ def inspect_callable(
     if isinstance(resolved, Unresolved):
         unresolved = resolved
     else:
-        types = message_types(resolved, where=where, parameter=subject.name)
+        types = message_types(resolved, fn=fn, parameter=subject.name)
 
     return Handler(
         obj=obj,
