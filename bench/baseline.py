@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from bench.adapters.case import Case
+from bench.adapters.case import Case, drain, repeat, repeat_as_user, returns
 
 #: scenario -> what one operation is (per item for the stream).
 SCENARIOS = {
@@ -63,42 +63,21 @@ async def count(message: Count) -> AsyncIterator[int]:
         yield index
 
 
-async def _noop_check() -> None:
-    return None
-
-
 def direct_cases() -> dict[str, Case]:
-    ping = Ping(1)
-    tick = Tick(1)
-    stream = Count(STREAM_ITEMS)
+    """The direct baseline: each handler awaited as it is, in the loop shape of the cases."""
+    ping, tick, stream = Ping(1), Tick(1), Count(STREAM_ITEMS)
 
-    async def request(n: int) -> None:
-        for _ in range(n):
-            await handle_ping(ping)
-
-    async def request_kwarg(n: int) -> None:
-        for _ in range(n):
-            await handle_ping_as(ping, user="ada")
-
-    async def event_1(n: int) -> None:
-        for _ in range(n):
-            await handle_tick(tick)
-
-    async def event_10(n: int) -> None:
+    async def ten_handlers(n: int) -> None:
         for _ in range(n):
             for _ in range(10):
                 await handle_tick(tick)
 
-    async def stream_1000(n: int) -> None:
-        for _ in range(n):
-            async for _ in count(stream):
-                pass
-
+    unchecked = returns(handle_ping, ping, 2)
     return {
-        "request": Case(request, _noop_check),
-        "request_kwarg": Case(request_kwarg, _noop_check),
-        "request_modifier": Case(request, _noop_check),
-        "event_1": Case(event_1, _noop_check),
-        "event_10": Case(event_10, _noop_check),
-        "stream_1000": Case(stream_1000, _noop_check),
+        "request": Case(repeat(handle_ping, ping), unchecked),
+        "request_kwarg": Case(repeat_as_user(handle_ping_as, ping), unchecked),
+        "request_modifier": Case(repeat(handle_ping, ping), unchecked),
+        "event_1": Case(repeat(handle_tick, tick), unchecked),
+        "event_10": Case(ten_handlers, unchecked),
+        "stream_1000": Case(drain(count, stream), unchecked),
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 from mediatr import Mediator
 
-from bench.adapters.case import Case
+from bench.adapters.case import Case, repeat, returns
 
 NAME = "mediatr 1.3.2"
 REQUIREMENT = "mediatr==1.3.2"
@@ -48,25 +48,12 @@ def cases() -> "dict[str, Case | str]":
     Mediator.register_behavior(passthrough)
     mediator = Mediator()
     ping, through = Ping(1), PingThrough(1)
-
-    async def request(n: int) -> None:
-        for _ in range(n):
-            await mediator.send_async(ping)
-
-    async def request_modifier(n: int) -> None:
-        for _ in range(n):
-            await mediator.send_async(through)
-
-    async def check_request() -> None:
-        assert await mediator.send_async(ping) == 2
-
-    async def check_modifier() -> None:
-        assert await mediator.send_async(through) == 2
-
     return {
-        "request": Case(request, check_request),
+        "request": Case(repeat(mediator.send_async, ping), returns(mediator.send_async, ping, 2)),
         "request_kwarg": "no call-time injection: send_async() takes only the request",
-        "request_modifier": Case(request_modifier, check_modifier),
+        "request_modifier": Case(
+            repeat(mediator.send_async, through), returns(mediator.send_async, through, 2)
+        ),
         "event_1": NO_EVENTS,
         "event_10": NO_EVENTS,
         "stream_1000": "no stream requests",

@@ -15,7 +15,7 @@ import di
 from cqrs.bootstrap import events as bootstrap_events
 from cqrs.bootstrap import requests as bootstrap_requests
 
-from bench.adapters.case import Case
+from bench.adapters.case import Case, collects, counts, drain, repeat, returns
 from bench.baseline import TICKS
 
 NAME = "python-cqrs 5.3.0"
@@ -102,50 +102,16 @@ def cases() -> dict[str, Case | str]:
 
     one, ten = events(1), events(10)
     ping, tick, stream = Ping(value=1), Tick(value=1), Count(items=1000)
-
-    async def request(n: int) -> None:
-        for _ in range(n):
-            await requests.send(ping)
-
-    async def request_modifier(n: int) -> None:
-        for _ in range(n):
-            await modified.send(ping)
-
-    async def event_1(n: int) -> None:
-        for _ in range(n):
-            await one.send(tick)
-
-    async def event_10(n: int) -> None:
-        for _ in range(n):
-            await ten.send(tick)
-
-    async def stream_1000(n: int) -> None:
-        for _ in range(n):
-            async for _ in streaming.stream(stream):
-                pass
-
-    async def check_request() -> None:
-        assert (await requests.send(ping)).value == 2
-
-    async def check_modifier() -> None:
-        assert (await modified.send(ping)).value == 2
-
-    def check_events(mediator: Any, handlers: int) -> Any:
-        async def check() -> None:
-            before = TICKS[0]
-            await mediator.send(tick)
-            assert TICKS[0] - before == handlers
-
-        return check
-
-    async def check_stream() -> None:
-        assert [i.value async for i in streaming.stream(stream)] == list(range(1000))
-
     return {
-        "request": Case(request, check_request),
+        "request": Case(repeat(requests.send, ping), returns(requests.send, ping, Pong(value=2))),
         "request_kwarg": "no call-time injection: send() takes only the request",
-        "request_modifier": Case(request_modifier, check_modifier),
-        "event_1": Case(event_1, check_events(one, 1)),
-        "event_10": Case(event_10, check_events(ten, 10)),
-        "stream_1000": Case(stream_1000, check_stream),
+        "request_modifier": Case(
+            repeat(modified.send, ping), returns(modified.send, ping, Pong(value=2))
+        ),
+        "event_1": Case(repeat(one.send, tick), counts(one.send, tick, TICKS, 1)),
+        "event_10": Case(repeat(ten.send, tick), counts(ten.send, tick, TICKS, 10)),
+        "stream_1000": Case(
+            drain(streaming.stream, stream),
+            collects(streaming.stream, stream, [Item(value=i) for i in range(1000)]),
+        ),
     }

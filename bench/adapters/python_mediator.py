@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import baseline
-from bench.adapters.case import Case
+from bench.adapters.case import Case, counts, repeat, repeat_as_user, returns
 from bench.baseline import Ping, Tick
 from mediator.common.modifiers import ModifierFactory
 from mediator.event import LocalEventBus
@@ -45,49 +45,16 @@ def cases() -> dict[str, Case | str]:
         ten.register(baseline.handle_tick)
 
     ping, tick = Ping(1), Tick(1)
-
-    async def request(n: int) -> None:
-        for _ in range(n):
-            await requests.execute(ping)
-
-    async def request_kwarg(n: int) -> None:
-        for _ in range(n):
-            await with_user.execute(ping, user="ada")
-
-    async def request_modifier(n: int) -> None:
-        for _ in range(n):
-            await modified.execute(ping)
-
-    async def event_1(n: int) -> None:
-        for _ in range(n):
-            await one.publish(tick)
-
-    async def event_10(n: int) -> None:
-        for _ in range(n):
-            await ten.publish(tick)
-
-    async def check_request() -> None:
-        assert await requests.execute(ping) == 2
-
-    async def check_kwarg() -> None:
-        assert await with_user.execute(ping, user="ada") == "ada"
-
-    async def check_modifier() -> None:
-        assert await modified.execute(ping) == 2
-
-    def check_events(bus: Any, handlers: int) -> Any:
-        async def check() -> None:
-            before = baseline.TICKS[0]
-            await bus.publish(tick)
-            assert baseline.TICKS[0] - before == handlers
-
-        return check
-
     return {
-        "request": Case(request, check_request),
-        "request_kwarg": Case(request_kwarg, check_kwarg),
-        "request_modifier": Case(request_modifier, check_modifier),
-        "event_1": Case(event_1, check_events(one, 1)),
-        "event_10": Case(event_10, check_events(ten, 10)),
+        "request": Case(repeat(requests.execute, ping), returns(requests.execute, ping, 2)),
+        "request_kwarg": Case(
+            repeat_as_user(with_user.execute, ping),
+            returns(with_user.execute, ping, "ada", user="ada"),
+        ),
+        "request_modifier": Case(
+            repeat(modified.execute, ping), returns(modified.execute, ping, 2)
+        ),
+        "event_1": Case(repeat(one.publish, tick), counts(one.publish, tick, baseline.TICKS, 1)),
+        "event_10": Case(repeat(ten.publish, tick), counts(ten.publish, tick, baseline.TICKS, 10)),
         "stream_1000": "no stream requests",
     }

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bench.adapters.case import Case
+from bench.adapters.case import Case, collects, counts, drain, repeat, returns
 from bench.baseline import TICKS
 from mediator import Mediator, Notification, Request, StreamRequest
 
@@ -85,50 +85,13 @@ def cases() -> dict[str, Case | str]:
         ten.register_notification_handler(Tick, TickHandler())
 
     ping, tick, stream = Ping(1), Tick(1), Count(1000)
-
-    async def request(n: int) -> None:
-        for _ in range(n):
-            await requests.send(ping)
-
-    async def request_modifier(n: int) -> None:
-        for _ in range(n):
-            await modified.send(ping)
-
-    async def event_1(n: int) -> None:
-        for _ in range(n):
-            await one.publish(tick)
-
-    async def event_10(n: int) -> None:
-        for _ in range(n):
-            await ten.publish(tick)
-
-    async def stream_1000(n: int) -> None:
-        for _ in range(n):
-            async for _ in requests.stream(stream):
-                pass
-
-    async def check_request() -> None:
-        assert await requests.send(ping) == 2
-
-    async def check_modifier() -> None:
-        assert await modified.send(ping) == 2
-
-    def check_events(bus: Mediator, handlers: int) -> Any:
-        async def check() -> None:
-            before = TICKS[0]
-            await bus.publish(tick)
-            assert TICKS[0] - before == handlers
-
-        return check
-
-    async def check_stream() -> None:
-        assert [i async for i in requests.stream(stream)] == list(range(1000))
-
     return {
-        "request": Case(request, check_request),
+        "request": Case(repeat(requests.send, ping), returns(requests.send, ping, 2)),
         "request_kwarg": "no call-time injection: send() takes the request and DispatchOptions",
-        "request_modifier": Case(request_modifier, check_modifier),
-        "event_1": Case(event_1, check_events(one, 1)),
-        "event_10": Case(event_10, check_events(ten, 10)),
-        "stream_1000": Case(stream_1000, check_stream),
+        "request_modifier": Case(repeat(modified.send, ping), returns(modified.send, ping, 2)),
+        "event_1": Case(repeat(one.publish, tick), counts(one.publish, tick, TICKS, 1)),
+        "event_10": Case(repeat(ten.publish, tick), counts(ten.publish, tick, TICKS, 10)),
+        "stream_1000": Case(
+            drain(requests.stream, stream), collects(requests.stream, stream, list(range(1000)))
+        ),
     }

@@ -25,7 +25,7 @@ from waku.messaging import (
     RequestHandler,
 )
 
-from bench.adapters.case import Case
+from bench.adapters.case import Case, repeat, returns
 
 NAME = "waku 0.43.0"
 REQUIREMENT = "waku==0.43.0"
@@ -83,26 +83,22 @@ def cases() -> dict[str, Case | str]:
     )
     ping = Ping(value=1)
 
+    def invoke(holder: _Bus) -> Any:
+        async def run(message: Ping) -> Any:
+            return await (await holder.get()).invoke(message)
+
+        return run
+
     async def request(n: int) -> None:
-        bus = await requests.get()
-        for _ in range(n):
-            await bus.invoke(ping)
+        await repeat((await requests.get()).invoke, ping)(n)
 
     async def request_modifier(n: int) -> None:
-        bus = await modified.get()
-        for _ in range(n):
-            await bus.invoke(ping)
-
-    def check_request(holder: _Bus) -> Any:
-        async def check() -> None:
-            assert await (await holder.get()).invoke(ping) == 2
-
-        return check
+        await repeat((await modified.get()).invoke, ping)(n)
 
     return {
-        "request": Case(request, check_request(requests)),
+        "request": Case(request, returns(invoke(requests), ping, 2)),
         "request_kwarg": "no call-time injection: invoke() takes only the request",
-        "request_modifier": Case(request_modifier, check_request(modified)),
+        "request_modifier": Case(request_modifier, returns(invoke(modified), ping, 2)),
         "event_1": NO_AWAITED_PUBLISH,
         "event_10": NO_AWAITED_PUBLISH,
         "stream_1000": "no stream requests",
