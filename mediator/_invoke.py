@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
@@ -24,7 +24,7 @@ from ._modifiers import ActionCallType, ActionResult, ActionSubject
 if TYPE_CHECKING:
     from ._handler import Handler
 
-__all__ = ["Invoker", "compile_endpoint", "compile_invoker", "explain_argument_error"]
+__all__ = ["Invoker", "boxing", "compile_endpoint", "compile_invoker", "explain_argument_error"]
 
 #: ``invoke(message, kwargs)``: starts the handler and returns its coroutine
 #: (or, for a stream handler, its async iterator).
@@ -196,13 +196,20 @@ def compile_endpoint(handler: Handler) -> ActionCallType:
 
         return endpoint_stream
 
-    async def endpoint(action: ActionSubject) -> ActionResult:
-        value = await invoke(action.subject, action.inject)
-        boxed: ActionResult = new(ActionResult)
-        boxed.result = value
-        return boxed
+    return boxing(invoke)
 
-    return endpoint
+
+def boxing(call: Callable[[Any, dict[str, Any]], Awaitable[Any]]) -> ActionCallType:
+    """``call(message, kwargs)`` seen as an action call: ``ActionSubject -> ActionResult``."""
+    new = object.__new__
+
+    async def boxed(action: ActionSubject) -> ActionResult:
+        value = await call(action.subject, action.inject)
+        result: ActionResult = new(ActionResult)
+        result.result = value
+        return result
+
+    return boxed
 
 
 def _picker(handler: Handler) -> Callable[[dict[str, Any]], dict[str, Any]] | None:

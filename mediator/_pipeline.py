@@ -8,9 +8,9 @@ from typing import Any, NoReturn
 
 from ._errors import ModifierError
 from ._handler import Handler
+from ._invoke import boxing
 from ._modifiers import (
     ActionCallType,
-    ActionResult,
     ActionSubject,
     Middleware,
     ModifierStack,
@@ -43,7 +43,7 @@ def build_runner(handler: Handler, modifiers: tuple[Any, ...], *, own_kwargs: bo
         modifier = modifiers[index]
         if is_factory(modifier):
             if native is not None:
-                chain = handler.endpoint if native is handler.invoke else _boxing(native)
+                chain = handler.endpoint if native is handler.invoke else boxing(native)
                 native = None
             assert chain is not None
             chain = ModifierStack.build([modifier], chain, target=handler)
@@ -89,18 +89,6 @@ def _link(middleware: Middleware, call_next: Next, handler: Handler, *, copy: bo
         return middleware(message, kwargs, call_next)
 
     return _named(link, handler)
-
-
-def _boxing(call_next: Next) -> ActionCallType:
-    """A middleware chain seen from a modifier factory: ``ActionSubject -> ActionResult``."""
-
-    async def boxed(action: ActionSubject) -> ActionResult:
-        value = await call_next(action.subject, action.inject)
-        result: ActionResult = _new(ActionResult)
-        result.result = value
-        return result
-
-    return boxed
 
 
 def _named(call: Any, handler: Handler) -> Next:
