@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{worker.name}: ready in {time.perf_counter() - started:.1f}s", file=log)
         results = measure(workers, rounds, budget)
         ours = next((w for w in workers if w.adapter == OURS), None)
-        extras = ours.ask(cmd="extra", name="all", quick=args.quick) if ours else {}
+        extras = ours.ask(cmd="extra", quick=args.quick) if ours else {}
     finally:
         for worker in workers:
             worker.close()

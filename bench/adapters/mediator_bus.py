@@ -1,4 +1,4 @@
-"""This project, used as its README shows."""
+"""This project, used as its README shows (its own measurements are in `bench.ours`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ from typing import Any
 from bench import baseline
 from bench.adapters.case import Case, collects, counts, drain, repeat, repeat_as_user, returns
 from bench.baseline import Count, Ping, Tick
-from mediator import (
-    ActionCallType,
-    ActionSubject,
-    LocalEventBus,
-    LocalRequestBus,
-    ModifierFactory,
-    Next,
-    __version__,
-)
+from mediator import LocalEventBus, LocalRequestBus, Next, __version__
 
 NAME = f"mediator-bus {__version__}"
 REQUIREMENT = None
@@ -25,16 +17,6 @@ PIP_FLAGS: tuple[str, ...] = ()
 async def passthrough(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
     """The README's middleware style."""
     return await call_next(message, kwargs)
-
-
-class PassThrough(ModifierFactory):
-    """python-mediator's modifier style (measured among the extras)."""
-
-    def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
-        async def passthrough(action: ActionSubject) -> Any:
-            return await call(action)
-
-        return passthrough
 
 
 def cases() -> dict[str, Case | str]:
@@ -68,105 +50,3 @@ def cases() -> dict[str, Case | str]:
             drain(requests.stream, stream), collects(requests.stream, stream, list(range(1000)))
         ),
     }
-
-
-async def extra(name: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Measurements of this project alone (the runner asks for them once)."""
-    import gc
-    import time
-    import tracemalloc
-
-    quick = bool(request.get("quick"))
-    report: dict[str, Any] = {}
-
-    # A match through a base class, once cached, against an exact match.
-    class Base:
-        pass
-
-    class Child(Base):
-        pass
-
-    exact, inherited = LocalRequestBus(), LocalRequestBus()
-
-    @exact.register
-    async def on_child(message: Child) -> int:
-        return 1
-
-    @inherited.register
-    async def on_base(message: Base) -> int:
-        return 1
-
-    child = Child()
-
-    async def loop(bus: LocalRequestBus, n: int) -> float:
-        started = time.perf_counter_ns()
-        for _ in range(n):
-            await bus.execute(child)
-        return (time.perf_counter_ns() - started) / n
-
-    n = 50_000 if quick else 200_000
-    pairs = [(await loop(exact, n), await loop(inherited, n)) for _ in range(5)]
-    exact_ns = sorted(p[0] for p in pairs)[2]
-    inherited_ns = sorted(p[1] for p in pairs)[2]
-    report["base-class match, cached (ns/call, exact -> inherited)"] = (
-        f"{exact_ns:.1f} -> {inherited_ns:.1f} ({inherited_ns / exact_ns:.2f}x)"
-    )
-
-    # The python-mediator modifier style, against the middleware function style.
-    plain, boxed = (
-        LocalRequestBus(modifiers=[passthrough]),
-        LocalRequestBus(modifiers=[PassThrough()]),
-    )
-    plain.register(on_child)
-    boxed.register(on_child)
-    pairs = [(await loop(plain, n), await loop(boxed, n)) for _ in range(5)]
-    report["one pass-through modifier (ns/call, middleware function -> ModifierFactory)"] = (
-        f"{sorted(p[0] for p in pairs)[2]:.1f} -> {sorted(p[1] for p in pairs)[2]:.1f}"
-    )
-
-    # Registering 10,000 handlers, each for its own message class.
-    for bus_type in (LocalRequestBus, LocalEventBus):
-        handlers = []
-        for index in range(10_000):
-
-            async def handler(message: Any) -> None:
-                return None
-
-            handler.__annotations__["message"] = type(f"Message{index}", (), {})
-            handlers.append(handler)
-        bus: Any = bus_type()
-        started = time.perf_counter()
-        for handler in handlers:
-            bus.register(handler)
-        report[f"register 10,000 handlers on {bus_type.__name__} (s)"] = round(
-            time.perf_counter() - started, 3
-        )
-
-    # Memory: a million calls (request, request + kwarg, event) must not grow it.
-    requests, events = LocalRequestBus(), LocalEventBus()
-
-    @requests.register
-    async def ping(message: Ping, user: str = "-") -> int:
-        return 1
-
-    @events.register
-    async def tick(event: Tick) -> None:
-        return None
-
-    calls = 200_000 if quick else 1_000_000
-    message, event = Ping(1), Tick(1)
-    for _ in range(10_000):  # warm up caches
-        await requests.execute(message, user="x")
-        await events.publish(event)
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for _ in range(calls // 3):
-        await requests.execute(message)
-        await requests.execute(message, user="ada")
-        await events.publish(event)
-    gc.collect()
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    report[f"memory growth over {calls:,} calls (bytes)"] = after - before
-    return report
