@@ -12,7 +12,8 @@ baseline of that scenario (`bench/baseline.py`), in the same process; the
 report gives the median over rounds of contender time / direct time, the
 spread of that ratio, and the median absolute times.  Peers sharing our
 top-level package name (python-mediator, slck-mediator) live in their own
-``--target`` folders and never touch this project's environment.
+``--target`` folders and never touch this project's environment.  The
+benchmark measures and reports; it sets no targets and passes no verdict.
 """
 
 from __future__ import annotations
@@ -39,18 +40,6 @@ from bench.baseline import SCENARIOS, STREAM_ITEMS  # noqa: E402
 PEERS_DIR = ROOT / "bench" / ".peers"
 WORKER = ROOT / "bench" / "worker.py"
 OURS = "mediator_bus"
-
-#: Issue #4 targets: scenario -> the highest acceptable ratio to direct.
-TARGETS = {
-    "request": 3.0,
-    "request_kwarg": 3.5,
-    "request_modifier": 6.0,
-    "event_1": 3.0,
-    "event_10": 1.6,
-    "stream_1000": 1.5,
-}
-#: ... and at least this many times faster than the fastest peer (streams excepted).
-PEER_MARGIN = 5.0
 
 
 @dataclass
@@ -207,27 +196,6 @@ def _quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
 
 
-def check_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    ours = results.get(OURS, {})
-    verdicts = []
-    for scenario, limit in TARGETS.items():
-        mine = ours.get(scenario)
-        peers = [r[scenario]["ratio"] for a, r in results.items() if a != OURS and scenario in r]
-        fastest = min(peers) if peers else None
-        verdict: dict[str, Any] = {
-            "scenario": scenario,
-            "target": limit,
-            "ratio": mine["ratio"] if mine else None,
-            "met": bool(mine and mine["ratio"] <= limit),
-            "fastest_peer": fastest,
-        }
-        if scenario != "stream_1000" and fastest is not None and mine:
-            verdict["speedup_over_fastest_peer"] = fastest / mine["ratio"]
-            verdict["met"] = verdict["met"] and fastest / mine["ratio"] >= PEER_MARGIN
-        verdicts.append(verdict)
-    return verdicts
-
-
 def render(report: dict[str, Any], out: TextIO) -> None:
     names = report["contenders"]
     results = report["results"]
@@ -252,16 +220,6 @@ def render(report: dict[str, Any], out: TextIO) -> None:
         for key, value in report["extras"].items():
             print(f"  {key}: {value}", file=out)
         print(file=out)
-    print("## targets (issue #4)", file=out)
-    for verdict in report["targets"]:
-        ratio = f"{verdict['ratio']:.2f}x" if verdict["ratio"] else "n/a"
-        peer = verdict.get("speedup_over_fastest_peer")
-        versus = f", {peer:.1f}x faster than the fastest peer" if peer else ""
-        mark = "met" if verdict["met"] else "NOT MET"
-        print(
-            f"  {verdict['scenario']:18} {ratio:>8} (target {verdict['target']}x{versus}): {mark}",
-            file=out,
-        )
 
 
 def render_markdown(report: dict[str, Any], out: TextIO) -> None:
@@ -336,7 +294,6 @@ def main(argv: list[str] | None = None) -> int:
         "status": status,
         "results": results,
         "extras": extras,
-        "targets": check_targets(results),
     }
     if args.json:
         json.dump(report, sys.stdout, indent=2)
