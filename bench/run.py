@@ -19,7 +19,6 @@ benchmark measures and reports; it sets no targets and passes no verdict.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import platform
 import statistics
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as `python bench/run.py`
     sys.path.insert(0, str(ROOT))
 
-from bench.adapters import ADAPTERS  # noqa: E402
+from bench.adapters import ADAPTERS, PEERS  # noqa: E402
 from bench.baseline import SCENARIOS, STREAM_ITEMS  # noqa: E402
 
 PEERS_DIR = ROOT / "bench" / ".peers"
@@ -72,13 +71,16 @@ class Worker:
 
 
 def install_peers(names: list[str], out: TextIO) -> None:
-    """pip-install each peer into bench/.peers/<name>, never into the running environment."""
+    """pip-install each peer into bench/.peers/<name>, never into the running environment.
+
+    Reads `bench.adapters.PEERS` only: an adapter module imports its library, not there yet.
+    """
     for adapter in names:
-        if adapter == OURS or (PEERS_DIR / adapter).exists():
-            continue
-        module = importlib.import_module(f"bench.adapters.{adapter}")
         target = PEERS_DIR / adapter
-        print(f"installing {module.REQUIREMENT} into {target.relative_to(ROOT)}", file=out)
+        if adapter not in PEERS or target.exists():
+            continue
+        peer = PEERS[adapter]
+        print(f"installing {peer.requirement} into {target.relative_to(ROOT)}", file=out)
         done = subprocess.run(
             [
                 sys.executable,
@@ -89,8 +91,8 @@ def install_peers(names: list[str], out: TextIO) -> None:
                 "--disable-pip-version-check",
                 "--target",
                 str(target),
-                *module.PIP_FLAGS,
-                module.REQUIREMENT,
+                *peer.pip_flags,
+                peer.requirement,
             ],
             capture_output=True,
             text=True,
@@ -258,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     names = args.only.split(",") if args.only else list(ADAPTERS)
+    unknown = [name for name in names if name not in ADAPTERS]
+    if unknown:
+        parser.error(f"unknown adapter(s) {', '.join(unknown)}; known: {', '.join(ADAPTERS)}")
     log = sys.stderr
     if args.install_peers:
         install_peers(names, log)

@@ -9,11 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import run  # noqa: E402
+from bench.adapters import ADAPTERS, PEERS  # noqa: E402
 from bench.baseline import SCENARIOS  # noqa: E402
+
+#: Top-level packages of the peers: installing them must import none.
+PEER_PACKAGES = {"mediator", "mediary", "cqrs", "di", "lato", "waku", "mediatr"}
 
 
 def test_our_adapter_runs_every_scenario_in_a_worker() -> None:
@@ -74,3 +80,27 @@ def test_reports_render_without_verdicts() -> None:
     assert "unsupported: no streams" in text
     assert "## mediator-bus only" in text
     assert "target" not in text
+
+
+def test_installing_the_peers_imports_neither_adapters_nor_peers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    commands: list[list[str]] = []
+
+    def pip(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(run, "PEERS_DIR", tmp_path)
+    monkeypatch.setattr(run, "ROOT", tmp_path.parent)
+    monkeypatch.setattr(run.subprocess, "run", pip)
+    before = set(sys.modules)
+    run.install_peers(list(ADAPTERS), io.StringIO())
+    imported = set(sys.modules) - before
+
+    assert not [m for m in imported if m.startswith("bench.adapters.")]
+    assert not {m.partition(".")[0] for m in imported} & PEER_PACKAGES
+    assert [c[-1] for c in commands] == [peer.requirement for peer in PEERS.values()]
+    for command, (adapter, peer) in zip(commands, PEERS.items(), strict=True):
+        assert command[command.index("--target") + 1] == str(tmp_path / adapter)
+        assert set(peer.pip_flags) <= set(command)

@@ -2,9 +2,7 @@
 
 An adapter module defines::
 
-    NAME = "python-mediator 0.7.0"          # shown in the report
-    REQUIREMENT = "python-mediator==0.7.0"  # what pip installs (None for this project)
-    PIP_FLAGS = ("--no-deps",)              # extra pip flags for the install, if any
+    NAME = "python-mediator 0.7.0"  # shown in the report
 
     def cases() -> dict[str, Case | str]: ...
 
@@ -22,17 +20,36 @@ Use each library the way its documentation shows.  Adapters import only the
 standard library, `bench.adapters.case` and the library itself: peer workers
 run with ``python -S`` and the peer's own ``--target`` folder first on
 ``sys.path``, so two libraries with a top-level ``mediator`` package never meet.
+
+What pip installs for each peer lives in `PEERS` below, as plain data, and not
+in the adapter modules: importing an adapter imports its library, which is
+exactly what is not installed yet (and python-mediator's or slck-mediator's
+``mediator`` would be this project's in the runner's process).
 """
 
 from __future__ import annotations
 
-ADAPTERS = (
-    "mediator_bus",
-    "python_mediator",
-    "slck_mediator",
-    "mediary",
-    "python_cqrs",
-    "lato",
-    "waku",
-    "mediatr",
-)
+from typing import NamedTuple
+
+
+class Peer(NamedTuple):
+    """How ``python -m bench --install-peers`` installs one peer."""
+
+    requirement: str
+    pip_flags: tuple[str, ...] = ()
+
+
+#: adapter module -> its pip install; this project's own adapter needs none.
+PEERS = {
+    # 0.7.0 declares Requires-Python <3.11, yet runs on newer versions.
+    "python_mediator": Peer("python-mediator==0.7.0", ("--ignore-requires-python", "--no-deps")),
+    "slck_mediator": Peer("slck-mediator==1.0.2"),
+    "mediary": Peer("mediary==0.4.0"),
+    "python_cqrs": Peer("python-cqrs==5.3.0"),
+    "lato": Peer("lato==0.13.0"),
+    "waku": Peer("waku==0.43.0"),
+    "mediatr": Peer("mediatr==1.3.2"),
+}
+
+#: Every contender, in report order: this project first.
+ADAPTERS = ("mediator_bus", *PEERS)

@@ -17,8 +17,6 @@ from bench.adapters.case import Case, counts, repeat, repeat_as_user, returns
 from bench.baseline import TICKS
 
 NAME = "lato 0.13.0"
-REQUIREMENT = "lato==0.13.0"
-PIP_FLAGS: tuple[str, ...] = ()
 
 
 class Ping(Command):

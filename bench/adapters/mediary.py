@@ -17,8 +17,6 @@ from bench.adapters.case import Case, collects, counts, drain, repeat, returns
 from bench.baseline import TICKS
 
 NAME = f"mediary {mediary.__version__}"
-REQUIREMENT = "mediary==0.4.0"
-PIP_FLAGS: tuple[str, ...] = ()
 
 
 @request

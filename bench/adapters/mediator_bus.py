@@ -10,8 +10,6 @@ from bench.baseline import Count, Ping, Tick
 from mediator import LocalEventBus, LocalRequestBus, Next, __version__
 
 NAME = f"mediator-bus {__version__}"
-REQUIREMENT = None
-PIP_FLAGS: tuple[str, ...] = ()
 
 
 async def passthrough(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:

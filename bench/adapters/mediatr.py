@@ -15,8 +15,6 @@ from mediatr import Mediator
 from bench.adapters.case import Case, repeat, returns
 
 NAME = "mediatr 1.3.2"
-REQUIREMENT = "mediatr==1.3.2"
-PIP_FLAGS: tuple[str, ...] = ()
 
 NO_EVENTS = "no notifications: one handler per request type"
 

@@ -19,8 +19,6 @@ from bench.adapters.case import Case, collects, counts, drain, repeat, returns
 from bench.baseline import TICKS
 
 NAME = "python-cqrs 5.3.0"
-REQUIREMENT = "python-cqrs==5.3.0"
-PIP_FLAGS: tuple[str, ...] = ()
 
 
 class Ping(cqrs.Request):

@@ -18,8 +18,6 @@ from mediator.event import LocalEventBus
 from mediator.request import LocalRequestBus
 
 NAME = "python-mediator 0.7.0"
-REQUIREMENT = "python-mediator==0.7.0"
-PIP_FLAGS = ("--ignore-requires-python", "--no-deps")
 
 
 class PassThrough(ModifierFactory):

@@ -19,8 +19,6 @@ from bench.baseline import TICKS
 from mediator import Mediator, Notification, Request, StreamRequest
 
 NAME = "slck-mediator 1.0.2"
-REQUIREMENT = "slck-mediator==1.0.2"
-PIP_FLAGS: tuple[str, ...] = ()
 
 
 @dataclass

@@ -28,8 +28,6 @@ from waku.messaging import (
 from bench.adapters.case import Case, repeat, returns
 
 NAME = "waku 0.43.0"
-REQUIREMENT = "waku==0.43.0"
-PIP_FLAGS: tuple[str, ...] = ()
 
 #: Checked on 0.43.0: publish() hands an event to a local queue endpoint whose
 #: worker task runs the handlers later; nothing documented awaits them.
