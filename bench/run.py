@@ -67,7 +67,8 @@ class Worker:
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-        self.process.wait()
+        with self.process:  # closes the pipes too, then waits
+            pass
 
 
 def install_peers(names: list[str], out: TextIO) -> None:
@@ -122,7 +123,9 @@ def start(adapter: str) -> Worker | str:
     assert process.stdout is not None
     hello = process.stdout.readline()
     if not hello:
-        return f"worker failed to start: {worker.stderr()}"
+        reason = worker.stderr()
+        worker.close()
+        return f"worker failed to start: {reason}"
     greeting = json.loads(hello)
     if "error" in greeting:
         worker.close()
