@@ -20,6 +20,7 @@ SCENARIOS = {
     "request_modifier": "request through one pass-through middleware",
     "event_1": "event to 1 handler, awaited",
     "event_10": "event to 10 handlers, awaited",
+    "event_10_concurrent": "event to 10 handlers, concurrently, awaited",
     "stream_1000": "stream of 1,000 items, per item",
 }
 
@@ -79,5 +80,7 @@ def direct_cases() -> dict[str, Case]:
         "request_modifier": Case(repeat(handle_ping, ping), unchecked),
         "event_1": Case(repeat(handle_tick, tick), unchecked),
         "event_10": Case(ten_handlers, unchecked),
+        # The same 10 sequential awaits: the ratio is the whole price of running them concurrently.
+        "event_10_concurrent": Case(ten_handlers, unchecked),
         "stream_1000": Case(drain(count, stream), unchecked),
     }

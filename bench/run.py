@@ -235,6 +235,7 @@ def render_markdown(report: dict[str, Any], out: TextIO) -> None:
         "request_modifier": "request + middleware",
         "event_1": "event, 1 handler",
         "event_10": "event, 10 handlers",
+        "event_10_concurrent": "event, 10 concurrent",
         "stream_1000": "stream, per item",
     }
     print("| contender | " + " | ".join(short[s] for s in SCENARIOS) + " |", file=out)

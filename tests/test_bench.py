@@ -78,13 +78,14 @@ def test_reports_render_without_verdicts() -> None:
     out = io.StringIO()
     run.render_markdown(report, out)
     lines = out.getvalue().splitlines()
+    assert "| event, 10 handlers | event, 10 concurrent |" in lines[0]
     assert lines[2].startswith("| **mediator-bus** | 2.0x")
     assert lines[3] == "| mediary | 20.0x" + " | n/a" * (len(SCENARIOS) - 1) + " |"
 
     out = io.StringIO()
     run.render(report, out)
     text = out.getvalue()
-    assert f"## {SCENARIOS['event_10']}" in text
+    assert f"## {SCENARIOS['event_10_concurrent']}" in text
     assert "unsupported: no streams" in text
     assert "## mediator-bus only" in text
     assert "target" not in text

@@ -76,5 +76,7 @@ def cases() -> dict[str, Case | str]:
         "event_10": Case(
             repeat(ten.publish_async, tick), counts(ten.publish_async, tick, TICKS, 10)
         ),
+        "event_10_concurrent": "publish_async() awaits the handlers one after another; "
+        "no concurrent mode",
         "stream_1000": "no stream requests",
     }

@@ -2,7 +2,8 @@
 
 Messages are decorated with ``@request``/``@notification``/``@stream_request``
 and handlers registered with ``Mediator.register``; the pass-through behavior
-is an async function added with ``Mediator.use``.
+is an async function added with ``Mediator.use``; concurrent publishing is
+its ``Concurrent`` publish strategy (``Mediator(publish_strategy=Concurrent())``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import mediary
-from mediary import Mediator, Next, Returns, Yields, notification, request, stream_request
+from mediary import (
+    Concurrent,
+    Mediator,
+    Next,
+    Returns,
+    Yields,
+    notification,
+    request,
+    stream_request,
+)
 
 from bench.adapters.case import Case, collects, counts, drain, repeat, returns
 from bench.baseline import TICKS
@@ -61,12 +71,14 @@ def cases() -> dict[str, Case | str]:
     modified.register(Ping, handle_ping)
     modified.use(passthrough)
     one.register(Tick, handle_tick)
-    for _ in range(10):
-        # Registering one function twice "changes nothing": ten distinct handlers.
-        async def handle_tick_n(event: Tick) -> None:
-            TICKS[0] += 1
+    concurrent = Mediator(publish_strategy=Concurrent())
+    for bus in (ten, concurrent):
+        for _ in range(10):
+            # Registering one function twice "changes nothing": ten distinct handlers.
+            async def handle_tick_n(event: Tick) -> None:
+                TICKS[0] += 1
 
-        ten.register(Tick, handle_tick_n)
+            bus.register(Tick, handle_tick_n)
 
     ping, tick, stream = Ping(1), Tick(1), Count(1000)
     return {
@@ -75,6 +87,9 @@ def cases() -> dict[str, Case | str]:
         "request_modifier": Case(repeat(modified.send, ping), returns(modified.send, ping, 2)),
         "event_1": Case(repeat(one.publish, tick), counts(one.publish, tick, TICKS, 1)),
         "event_10": Case(repeat(ten.publish, tick), counts(ten.publish, tick, TICKS, 10)),
+        "event_10_concurrent": Case(
+            repeat(concurrent.publish, tick), counts(concurrent.publish, tick, TICKS, 10)
+        ),
         "stream_1000": Case(
             drain(requests.stream, stream), collects(requests.stream, stream, list(range(1000)))
         ),

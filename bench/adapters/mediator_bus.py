@@ -23,6 +23,7 @@ def cases() -> dict[str, Case | str]:
     modified = LocalRequestBus(modifiers=[passthrough])
     one = LocalEventBus()
     ten = LocalEventBus()
+    concurrent = LocalEventBus(strategy="concurrent")
 
     requests.register(baseline.handle_ping)
     modified.register(baseline.handle_ping)
@@ -31,6 +32,7 @@ def cases() -> dict[str, Case | str]:
     one.register(baseline.handle_tick)
     for _ in range(10):
         ten.register(baseline.handle_tick)
+        concurrent.register(baseline.handle_tick)
 
     ping, tick, stream = Ping(1), Tick(1), Count(1000)
     return {
@@ -44,6 +46,9 @@ def cases() -> dict[str, Case | str]:
         ),
         "event_1": Case(repeat(one.publish, tick), counts(one.publish, tick, baseline.TICKS, 1)),
         "event_10": Case(repeat(ten.publish, tick), counts(ten.publish, tick, baseline.TICKS, 10)),
+        "event_10_concurrent": Case(
+            repeat(concurrent.publish, tick), counts(concurrent.publish, tick, baseline.TICKS, 10)
+        ),
         "stream_1000": Case(
             drain(requests.stream, stream), collects(requests.stream, stream, list(range(1000)))
         ),

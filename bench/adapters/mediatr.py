@@ -54,5 +54,6 @@ def cases() -> "dict[str, Case | str]":
         ),
         "event_1": NO_EVENTS,
         "event_10": NO_EVENTS,
+        "event_10_concurrent": NO_EVENTS,
         "stream_1000": "no stream requests",
     }

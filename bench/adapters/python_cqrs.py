@@ -3,6 +3,14 @@
 Class handlers bound in mappers, mediators built by ``cqrs.bootstrap`` on a
 ``di`` container (bootstrap always adds its logging middleware); events go
 through the ``EventMediator`` it documents for in-process event handling.
+
+``EventMediator.send`` awaits an event's handlers one after another, with no
+option.  Its concurrent handling is the machinery behind the README's
+"Parallel Event Processing" (``concurrent_event_handle_enable``): an
+``EventProcessor`` over an ``EventEmitter``, which gathers a domain event's
+handlers; event_10_concurrent builds that pair as the ``EventProcessor``
+docstring shows (no middleware on that path), and so ``Tick`` is a
+``DomainEvent``, the kind the emitter runs handlers for.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import cqrs
 import di
 from cqrs.bootstrap import events as bootstrap_events
 from cqrs.bootstrap import requests as bootstrap_requests
+from cqrs.container.di import DIContainer
+from cqrs.events.event_processor import EventProcessor
 
 from bench.adapters.case import Case, collects, counts, drain, repeat, returns
 from bench.baseline import TICKS
@@ -29,7 +39,7 @@ class Pong(cqrs.Response):
     value: int
 
 
-class Tick(cqrs.Event):
+class Tick(cqrs.DomainEvent):
     value: int
 
 
@@ -91,14 +101,36 @@ def cases() -> dict[str, Case | str]:
         di_container=di.Container(), queries_mapper=streams
     )
 
-    def events(handlers: int) -> Any:
+    def tick_handlers(handlers: int) -> Any:
         def mapper(event_map: cqrs.EventMap) -> None:
             for _ in range(handlers):
                 event_map.bind(Tick, tick_handler())
 
-        return bootstrap_events.bootstrap(di_container=di.Container(), events_mapper=mapper)
+        return mapper
 
-    one, ten = events(1), events(10)
+    def events(handlers: int) -> Any:
+        return bootstrap_events.bootstrap(
+            di_container=di.Container(), events_mapper=tick_handlers(handlers)
+        )
+
+    def concurrent_events(handlers: int) -> Any:
+        event_map = cqrs.EventMap()
+        tick_handlers(handlers)(event_map)
+        container = DIContainer()
+        container.attach_external_container(di.Container())
+        processor = EventProcessor(
+            event_map=event_map,
+            event_emitter=cqrs.EventEmitter(event_map=event_map, container=container),
+            max_concurrent_event_handlers=handlers,
+            concurrent_event_handle_enable=True,
+        )
+
+        async def publish(event: Tick) -> None:
+            await processor.emit_events([event])
+
+        return publish
+
+    one, ten, concurrent = events(1), events(10), concurrent_events(10)
     ping, tick, stream = Ping(value=1), Tick(value=1), Count(items=1000)
     return {
         "request": Case(repeat(requests.send, ping), returns(requests.send, ping, Pong(value=2))),
@@ -108,6 +140,7 @@ def cases() -> dict[str, Case | str]:
         ),
         "event_1": Case(repeat(one.send, tick), counts(one.send, tick, TICKS, 1)),
         "event_10": Case(repeat(ten.send, tick), counts(ten.send, tick, TICKS, 10)),
+        "event_10_concurrent": Case(repeat(concurrent, tick), counts(concurrent, tick, TICKS, 10)),
         "stream_1000": Case(
             drain(streaming.stream, stream),
             collects(streaming.stream, stream, [Item(value=i) for i in range(1000)]),

@@ -5,7 +5,8 @@ Its package is also named ``mediator``: the worker loads it from its own
 (the guide's plain-function registration fails: the runtime calls
 ``handler.handle``).  Its default ``ConsoleLogger`` prints every span to
 stdout; a quiet logger is passed instead, as any service would; metrics and
-tracer keep their defaults.
+tracer keep their defaults.  Concurrent publishing is its built-in
+``TaskWhenAllPublisher`` (``asyncio.gather`` over the handlers).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from bench.adapters.case import Case, collects, counts, drain, repeat, returns
 from bench.baseline import TICKS
-from mediator import Mediator, Notification, Request, StreamRequest
+from mediator import Mediator, Notification, Request, StreamRequest, TaskWhenAllPublisher
 
 NAME = "slck-mediator 1.0.2"
 
@@ -70,10 +71,11 @@ class PassThrough:
 
 
 def cases() -> dict[str, Case | str]:
-    def mediator() -> Mediator:
-        return Mediator(logger=QuietLogger())
+    def mediator(publisher: TaskWhenAllPublisher | None = None) -> Mediator:
+        return Mediator(logger=QuietLogger(), notification_publisher=publisher)
 
     requests, modified, one, ten = mediator(), mediator(), mediator(), mediator()
+    concurrent = mediator(TaskWhenAllPublisher())
     requests.register_request_handler(Ping, PingHandler())
     requests.register_stream_handler(Count, CountHandler())
     modified.register_request_handler(Ping, PingHandler())
@@ -81,6 +83,7 @@ def cases() -> dict[str, Case | str]:
     one.register_notification_handler(Tick, TickHandler())
     for _ in range(10):
         ten.register_notification_handler(Tick, TickHandler())
+        concurrent.register_notification_handler(Tick, TickHandler())
 
     ping, tick, stream = Ping(1), Tick(1), Count(1000)
     return {
@@ -89,6 +92,9 @@ def cases() -> dict[str, Case | str]:
         "request_modifier": Case(repeat(modified.send, ping), returns(modified.send, ping, 2)),
         "event_1": Case(repeat(one.publish, tick), counts(one.publish, tick, TICKS, 1)),
         "event_10": Case(repeat(ten.publish, tick), counts(ten.publish, tick, TICKS, 10)),
+        "event_10_concurrent": Case(
+            repeat(concurrent.publish, tick), counts(concurrent.publish, tick, TICKS, 10)
+        ),
         "stream_1000": Case(
             drain(requests.stream, stream), collects(requests.stream, stream, list(range(1000)))
         ),

@@ -99,5 +99,6 @@ def cases() -> dict[str, Case | str]:
         "request_modifier": Case(request_modifier, returns(invoke(modified), ping, 2)),
         "event_1": NO_AWAITED_PUBLISH,
         "event_10": NO_AWAITED_PUBLISH,
+        "event_10_concurrent": NO_AWAITED_PUBLISH,
         "stream_1000": "no stream requests",
     }
