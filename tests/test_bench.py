@@ -44,10 +44,10 @@ def test_only_our_worker_answers_extra() -> None:
         timeout=60,
         check=True,
     )
-    hello, answer = (json.loads(line) for line in done.stdout.splitlines())
+    hello, *answers = (json.loads(line) for line in done.stdout.splitlines())
     if "error" in hello:
         pytest.skip("mediatr is not installed (python -m bench --install-peers)")
-    assert "error" in answer
+    assert "error" in answers[0]
 
 
 def test_reports_render_without_verdicts() -> None:
