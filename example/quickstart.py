@@ -12,15 +12,7 @@ from typing import Any
 
 import anyio
 
-from mediator import (
-    ActionCallType,
-    ActionSubject,
-    LocalEventBus,
-    LocalRequestBus,
-    ModifierFactory,
-    Request,
-    StreamRequest,
-)
+from mediator import LocalEventBus, LocalRequestBus, Next, Request, StreamRequest
 
 
 # -- messages -------------------------------------------------------------------
@@ -66,18 +58,13 @@ class Database:
         return user
 
 
-class Trace(ModifierFactory):
-    """A modifier: prints each request on its way in."""
-
-    def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
-        async def traced(action: ActionSubject) -> Any:
-            print(f"-> {type(action.subject).__name__}")
-            return await call(action)
-
-        return traced
+async def trace(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+    """A middleware: prints each request on its way in."""
+    print(f"-> {type(message).__name__}")
+    return await call_next(message, kwargs)
 
 
-requests = LocalRequestBus(modifiers=[Trace()])
+requests = LocalRequestBus(modifiers=[trace])
 events = LocalEventBus()
 
 

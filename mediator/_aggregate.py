@@ -1,20 +1,42 @@
-"""`EventAggregate`: stage events while work is in progress, publish them together."""
+"""Publishing interfaces, and `EventAggregate`: stage events, publish them together."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Awaitable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from ._errors import ConfigEventAggregateError
-from ._event_bus import EventPublisher
 
-__all__ = ["EventAggregate"]
+__all__ = ["EventAggregate", "EventPublish", "EventPublisher"]
+
+
+@runtime_checkable
+class EventPublish(Protocol):
+    """Anything that publishes events (python-mediator's interface); buses satisfy it."""
+
+    def publish(self, event: Any, /, **kwargs: Any) -> Awaitable[None]: ...
+
+
+class EventPublisher:
+    """A publisher with a ``transaction()``, which `EventAggregate.commit` publishes in.
+
+    The default transaction is a no-op that yields the publisher itself;
+    override it to publish a batch atomically (for example into an outbox).
+    """
+
+    def publish(self, event: Any, /, **kwargs: Any) -> Awaitable[None]:
+        raise NotImplementedError
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[EventPublish]:
+        return contextlib.nullcontext(self)
 
 
 class EventAggregate:
     """Collects events (for example inside a domain aggregate) and publishes them on commit.
 
     ``commit()`` publishes the staged events, in order, inside
-    ``publisher.transaction()`` and then forgets them. If a publish fails,
+    ``publisher.transaction()`` and then forgets them.  If a publish fails,
     the events stay staged and the error propagates: retry ``commit()`` or
     drop them with ``cleanup()``.
     """
@@ -23,7 +45,7 @@ class EventAggregate:
         self._publisher: EventPublisher | None = None
         self._staged: list[tuple[Any, dict[str, Any]]] = []
 
-    def use(self, publisher: EventPublisher) -> EventAggregate:
+    def use(self, publisher: EventPublisher) -> Self:
         """Set the publisher ``commit()`` sends to; returns ``self`` for chaining."""
         self._publisher = publisher
         return self
@@ -45,10 +67,7 @@ class EventAggregate:
         """Publish the staged events in order, in one ``publisher.transaction()``."""
         publisher = self._publisher
         if publisher is None:
-            raise ConfigEventAggregateError(
-                f"{type(self).__name__}.commit() has no publisher: call use(bus) first "
-                f"(for example `aggregate.use(event_bus)`)"
-            )
+            raise ConfigEventAggregateError(self)
         async with publisher.transaction() as transaction:
             for obj, kwargs in self._staged:
                 await transaction.publish(obj, **kwargs)

@@ -1,36 +1,58 @@
-"""How one event reaches its handlers: the coroutine functions behind ``publish``.
+"""How one event reaches its handlers: the three strategies behind ``publish``.
 
-For each concrete event type the bus builds, once, the deliverer that suits
-its handlers and strategy (no handlers, one plain handler, several, ...);
-``publish`` then only looks it up and calls it.
+For each concrete event type the bus builds, once, the delivery `Call` that
+suits its handlers and strategy (`sequential`, `concurrent`, or the bus's
+`Background` task group); ``publish`` then only looks it up and calls it.
+Whatever the strategy, every handler runs and no failure is lost: it is
+raised in a `PublishError` once all handlers are done, handed to
+``on_error`` in the background, or logged if the publish is cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import functools
+import inspect
 import logging
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.abc import TaskGroup
 
-from ._errors import Failure, PublishError
+from ._errors import BusStateError, Failure, PublishError
 from ._handler import Handler
 from ._names import type_name
 
-__all__ = ["Deliver", "Route", "concurrent", "deliver_one", "note", "sequential"]
+if TYPE_CHECKING:
+    from ._chain import Call
+
+__all__ = ["Background", "ErrorCallback", "Route", "concurrent", "log_failure", "sequential"]
 
 logger = logging.getLogger("mediator")
 
-#: How to call one handler: ``run(event, kwargs)`` if the flag is set, else
-#: ``run(event)`` (the handler function itself, when it takes no extras).
+#: How to run one handler: ``run(event, kwargs)`` if the flag is set, else
+#: ``run(event)`` (the handler function itself, when it takes no extras and
+#: has no modifiers: one call frame less).
 Route = tuple[Callable[..., Any], bool, Handler]
 
-#: ``deliver(event, kwargs)`` -> the coroutine that delivers one event.
-Deliver = Callable[[Any, dict[str, Any]], Coroutine[Any, Any, None]]
+#: ``on_error(exception, handler, event)``; may be a coroutine function.
+ErrorCallback = Callable[[Exception, Handler, Any], Awaitable[None] | None]
 
 
-def sequential(routes: Sequence[Route]) -> Deliver:
+def _start(route: Route, event: Any, kwargs: dict[str, Any]) -> Any:
+    run, with_kwargs, _ = route
+    return run(event, kwargs) if with_kwargs else run(event)
+
+
+# -- sequential ---------------------------------------------------------------------------
+
+
+def sequential(routes: Sequence[Route]) -> Call:
     """One handler after the other; every one runs, failures are raised together at the end."""
     if not routes:
         return _nothing
@@ -43,35 +65,11 @@ def sequential(routes: Sequence[Route]) -> Deliver:
     return functools.partial(_each, tuple(routes))
 
 
-def concurrent(routes: Sequence[Route], max_concurrency: int | None) -> Deliver:
-    """All handlers at once in a task group; failures are raised together at the end."""
-    if len(routes) < 2:
-        return sequential(routes)
-    return functools.partial(_concurrently, tuple(routes), max_concurrency)
-
-
-async def deliver_one(
-    route: Route, event: Any, kwargs: dict[str, Any], limiter: anyio.CapacityLimiter | None
-) -> None:
-    """Run one handler, under ``limiter`` if given."""
-    run, with_kwargs, _ = route
-    if limiter is None:
-        await (run(event, kwargs) if with_kwargs else run(event))
-    else:
-        async with limiter:
-            await (run(event, kwargs) if with_kwargs else run(event))
-
-
-def note(error: Exception, handler: Handler, event: Any) -> None:
-    """Name the failing handler on the exception itself, for every traceback that shows it."""
-    error.add_note(f"raised by event handler {handler.described} for {type_name(type(event))}")
-
-
 async def _nothing(event: Any, kwargs: dict[str, Any]) -> None:
     return None
 
 
-def _one_plain(function: Callable[[Any], Any], handler: Handler) -> Deliver:
+def _one_plain(function: Callable[[Any], Any], handler: Handler) -> Call:
     async def deliver(event: Any, kwargs: dict[str, Any]) -> None:
         try:
             await function(event)
@@ -91,14 +89,13 @@ async def _each_plain(
 ) -> None:
     failures: list[Failure] | None = None
     try:
-        for function in functions:
+        for index, function in enumerate(functions):
             try:
                 await function(event)
             except Exception as error:
                 if failures is None:
                     failures = []
-                # Off the hot path: find the handler only when it failed.
-                failures.append(Failure(handlers[functions.index(function)], error))
+                failures.append(Failure(handlers[index], error))
     except BaseException:
         _log_abandoned(event, failures)
         raise
@@ -126,40 +123,285 @@ async def _each(routes: tuple[Route, ...], event: Any, kwargs: dict[str, Any]) -
         raise _publish_error(event, failures, len(routes))
 
 
+# -- concurrent ---------------------------------------------------------------------------
+
+
+def concurrent(routes: Sequence[Route], max_concurrency: int | None) -> Call:
+    """All handlers at once; failures are raised together when all are done.
+
+    Each handler is started in the publisher's task and runs there until it
+    first suspends; most handlers that do not suspend are done by then, and
+    only the rest of the handlers go to a task group, when the first one
+    suspends.  It is the task group's behaviour (no handler outlives
+    ``publish``, every error is collected, cancellation reaches every
+    handler) at the cost of a loop over function calls when nothing suspends.
+    """
+    if len(routes) < 2:
+        return sequential(routes)
+    return functools.partial(_concurrently, tuple(routes), max_concurrency)
+
+
 async def _concurrently(
-    routes: tuple[Route, ...], max_concurrency: int | None, event: Any, kwargs: dict[str, Any]
+    routes: tuple[Route, ...], limit: int | None, event: Any, kwargs: dict[str, Any]
 ) -> None:
-    outcomes: list[Failure | None] = [None] * len(routes)
-    limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency is not None else None
-
-    async def run_one(index: int) -> None:
-        try:
-            await deliver_one(routes[index], event, kwargs, limiter)
-        except Exception as error:
-            outcomes[index] = Failure(routes[index][2], error)
-
+    failures: list[Failure | None] = [None] * len(routes)
     try:
-        async with anyio.create_task_group() as task_group:
-            for index, route in enumerate(routes):
-                task_group.start_soon(run_one, index, name=route[2].name)
+        if _in_asyncio_task():
+            # asyncio: a task group is opened only if a handler suspends.
+            suspended = _run_eagerly(routes, event, kwargs, failures)
+            if suspended is not None:
+                async with asyncio.TaskGroup() as tasks:
+                    spawn = functools.partial(_spawn_asyncio, tasks)
+                    await _finish(routes, suspended, spawn, limit, event, kwargs, failures)
+        else:
+            # trio (or an asyncio callback): the group must exist before any handler
+            # starts, so that handler's cancel scopes nest inside the group's.
+            async with anyio.create_task_group() as group:
+                suspended = _run_eagerly(routes, event, kwargs, failures)
+                if suspended is not None:
+                    await _finish(
+                        routes, suspended, group.start_soon, limit, event, kwargs, failures
+                    )
     except BaseException:
-        _log_abandoned(event, [f for f in outcomes if f is not None])
+        _log_abandoned(event, [f for f in failures if f is not None])
         raise
-    failures = [f for f in outcomes if f is not None]
-    if failures:
-        raise _publish_error(event, failures, len(routes))
+    reported = [f for f in failures if f is not None]
+    if reported:
+        raise _publish_error(event, reported, len(routes))
+
+
+def _in_asyncio_task() -> bool:
+    loop = asyncio._get_running_loop()
+    return loop is not None and asyncio.current_task(loop) is not None
+
+
+#: A handler that suspended during its eager start: its index, its coroutine,
+#: what it yielded to the event loop, and the context it runs in.
+_Suspended = tuple[int, Coroutine[Any, Any, Any], Any, contextvars.Context]
+
+
+def _run_eagerly(
+    routes: tuple[Route, ...],
+    event: Any,
+    kwargs: dict[str, Any],
+    failures: list[Failure | None],
+) -> _Suspended | None:
+    """Run handlers in order until one suspends; return that one, or None if all finished."""
+    for index, route in enumerate(routes):
+        # Each handler gets a copy of the context, as a task would.
+        context = contextvars.copy_context()
+        try:
+            coroutine = _start(route, event, kwargs)
+            if type(coroutine) is not types.CoroutineType:
+                coroutine = _awaiting(coroutine)
+            step = context.run(coroutine.send, None)
+        except StopIteration:
+            continue
+        except Exception as error:
+            failures[index] = Failure(route[2], error)
+            continue
+        return index, coroutine, step, context
+    return None
+
+
+async def _finish(
+    routes: tuple[Route, ...],
+    suspended: _Suspended,
+    spawn: Callable[..., Any],
+    limit: int | None,
+    event: Any,
+    kwargs: dict[str, Any],
+    failures: list[Failure | None],
+) -> None:
+    """Start the handlers after the suspended one in tasks, and finish it in this task.
+
+    The suspended handler stays in the publisher's task: it may have entered
+    a cancel scope bound to it.
+    """
+    index, coroutine, step, context = suspended
+    limiter = anyio.CapacityLimiter(limit) if limit is not None else None
+    borrower = object()
+    if limiter is not None:
+        limiter.acquire_on_behalf_of_nowait(borrower)
+    for later in range(index + 1, len(routes)):
+        spawn(_run_one, routes, later, event, kwargs, failures, limiter)
+    try:
+        await _resume(coroutine, step, context)
+    except Exception as error:
+        failures[index] = Failure(routes[index][2], error)
+    finally:
+        if limiter is not None:
+            limiter.release_on_behalf_of(borrower)
+
+
+def _spawn_asyncio(tasks: asyncio.TaskGroup, function: Callable[..., Any], *args: Any) -> None:
+    tasks.create_task(function(*args))
+
+
+async def _run_one(
+    routes: tuple[Route, ...],
+    index: int,
+    event: Any,
+    kwargs: dict[str, Any],
+    failures: list[Failure | None],
+    limiter: anyio.CapacityLimiter | None,
+) -> None:
+    try:
+        if limiter is None:
+            await _start(routes[index], event, kwargs)
+        else:
+            async with limiter:
+                await _start(routes[index], event, kwargs)
+    except Exception as error:
+        failures[index] = Failure(routes[index][2], error)
+
+
+@types.coroutine
+def _resume(
+    coroutine: Coroutine[Any, Any, Any], step: Any, context: contextvars.Context
+) -> Generator[Any, Any, Any]:
+    """Go on running a coroutine that was started by hand, in the task awaiting this."""
+    send, throw = coroutine.send, coroutine.throw
+    while True:
+        try:
+            value = yield step
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as error:  # cancellation, delivered by the event loop
+            try:
+                step = context.run(throw, error)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                step = context.run(send, value)
+            except StopIteration as done:
+                return done.value
+
+
+async def _awaiting(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+# -- background ---------------------------------------------------------------------------
+
+
+def log_failure(exception: Exception, handler: Handler, event: Any) -> None:
+    """The default ``on_error``: log the failure, with its traceback, on the ``mediator`` logger."""
+    logger.error(
+        "Event handler %s failed for %s",
+        handler.described,
+        type_name(type(event)),
+        exc_info=(type(exception), exception, exception.__traceback__),
+    )
+
+
+class Background:
+    """The task group of a ``strategy="background"`` bus, open inside ``async with bus:``.
+
+    ``publish`` returns once the handlers are scheduled; leaving the block
+    waits for them, also when it exits with an error (cancelling the block
+    cancels them).  Failures go to ``on_error``.
+    """
+
+    def __init__(self, owner: str, on_error: ErrorCallback, max_concurrency: int | None) -> None:
+        self._owner = owner
+        self._on_error = on_error
+        self._max_concurrency = max_concurrency
+        self._group: TaskGroup | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def enter(self) -> None:
+        if self._group is not None:
+            raise BusStateError("entered", owner=self._owner)
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        if self._max_concurrency is not None:
+            self._limiter = anyio.CapacityLimiter(self._max_concurrency)
+
+    async def exit(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        group = self._group
+        if group is None:
+            raise BusStateError("exit-without-enter", owner=self._owner)
+        try:
+            if exc_type is None or issubclass(exc_type, Exception):
+                # An ordinary error in the block must not drop queued events:
+                # drain them as on a clean exit, then let the error go on.
+                await group.__aexit__(None, None, None)
+                return None
+            # Cancellation and the like: the handlers are cancelled with the block.
+            return await group.__aexit__(exc_type, exc, traceback)
+        finally:
+            self._group = None
+            self._limiter = None
+
+    def deliverer(self, routes: Sequence[Route]) -> Call:
+        return functools.partial(self._schedule, tuple(routes))
+
+    async def _schedule(
+        self, routes: tuple[Route, ...], event: Any, kwargs: dict[str, Any]
+    ) -> None:
+        group = self._group
+        if group is None:
+            raise BusStateError("not-entered", owner=self._owner)
+        for route in routes:
+            group.start_soon(self._run, route, event, kwargs, name=route[2].name)
+
+    async def _run(self, route: Route, event: Any, kwargs: dict[str, Any]) -> None:
+        handler = route[2]
+        try:
+            if self._limiter is None:
+                await _start(route, event, kwargs)
+            else:
+                async with self._limiter:
+                    await _start(route, event, kwargs)
+        except Exception as error:
+            _note(error, handler, event)
+            try:
+                outcome = self._on_error(error, handler, event)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                logger.exception(
+                    "on_error callback %r failed while reporting this failure of %s for %s",
+                    self._on_error,
+                    handler.described,
+                    type_name(type(event)),
+                )
+                log_failure(error, handler, event)
+
+
+# -- reporting ----------------------------------------------------------------------------
+
+
+def _note(error: Exception, handler: Handler, event: Any) -> None:
+    """Name the failing handler on the exception itself, for every traceback that shows it.
+
+    Best effort: reporting a failure must never replace it.
+    """
+    with contextlib.suppress(Exception):  # e.g. a frozen exception class refuses a note
+        note = f"raised by event handler {handler.described} for {type_name(type(event))}"
+        if note not in getattr(error, "__notes__", ()):
+            error.add_note(note)
 
 
 def _publish_error(event: Any, failures: list[Failure], handlers: int) -> PublishError:
     for failure in failures:
-        note(failure.exception, failure.handler, event)
+        _note(failure.exception, failure.handler, event)
     return PublishError.from_failures(event, failures, handlers)
 
 
 def _log_abandoned(event: Any, failures: Sequence[Failure] | None) -> None:
     """A publish ended by cancellation cannot raise its handler errors: log them instead."""
     for failure in failures or ():
-        note(failure.exception, failure.handler, event)
+        _note(failure.exception, failure.handler, event)
         logger.error(
             "Event handler %s failed for %s before the publish was cancelled",
             failure.handler.described,

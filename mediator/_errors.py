@@ -1,15 +1,23 @@
-"""Every exception the library raises.
+"""Every exception the library raises; each renders its own message from its fields.
 
-Each class also derives from the builtin a caller would naturally catch
-(``TypeError`` for a badly written handler, ``LookupError`` for a message
-nobody handles, ...), and every message names the handler (qualified name and
-``file:line``), the parameter, what is wrong and how to fix it.
+A message is a first line that names the handler (qualified name and
+``file:line``) or the call, and the problem, then a ``Tip:`` line with the fix.
+Raise sites pass fields, never prose, and one class tells its problems apart
+by its ``problem`` field.  Every class also derives from the builtin a caller
+would naturally catch (``TypeError`` for a badly written handler,
+``LookupError`` for a message nobody handles, ...).
+
+Field names mean the same everywhere: ``handler`` is always a registered
+`Handler`; ``where`` is the described name of what is being registered, or of
+the call that was given a wrong option.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from ._names import callable_name, describe, type_name
 
 if TYPE_CHECKING:
     from typing import Self
@@ -19,100 +27,626 @@ if TYPE_CHECKING:
 __all__ = [
     "AmbiguousHandlerError",
     "BusStateError",
-    "CollisionHandlerStoreError",
+    "BusStateProblem",
     "ConfigEventAggregateError",
+    "ConfigurationError",
+    "ConfigurationProblem",
+    "DuplicateHandlerError",
     "EventAggregateError",
     "Failure",
     "HandlerArgumentError",
-    "LookupHandlerStoreError",
+    "HandlerNotFoundError",
     "MediatorError",
     "MissingArgumentError",
     "ModifierError",
+    "ModifierProblem",
     "PublishError",
     "RegistrationError",
+    "RegistrationProblem",
     "UnresolvedAnnotationError",
 ]
+
+
+def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class MediatorError(Exception):
     """Base class of every error raised by this library."""
 
+    def _say(self, line: str, tip: str | None = None) -> None:
+        self.args = (line if tip is None else f"{line}\nTip: {tip[:1].upper()}{tip[1:]}.",)
+
+    def __reduce__(self) -> Any:
+        # The constructors take fields, not the message: pickle the state.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+# -- registration -----------------------------------------------------------------------
+
+RegistrationProblem = Literal[
+    "class",
+    "no-policy",
+    "sync-generator",
+    "thread-on-async",
+    "stream-on-event-bus",
+    "signature",
+    "no-parameters",
+    "variadic-message",
+    "positional-only",
+    "subject-arg-unknown",
+    "subject-arg-variadic",
+    "subject-arg-positional",
+    "arg-map-message",
+    "arg-map-unknown",
+    "unannotated",
+    "annotation-error",
+    "annotation-none",
+    "annotation-any",
+    "annotation-typevar",
+    "annotation-generic",
+    "annotation-not-class",
+    "unresolved",
+    "include-item",
+]
+
 
 class RegistrationError(MediatorError, TypeError):
-    """A handler cannot be registered as written.
+    """A handler cannot be registered as written; the bus or registry is left unchanged.
 
-    Raised by ``register``/``include`` (or, for annotations that could only be
-    resolved later, by the first dispatch or ``freeze()``); the bus is left
-    unchanged.
+    Raised by ``register`` and ``include`` (or, for a message annotation that
+    could only be resolved later, by the first dispatch or ``freeze()``).
+
+    Attributes:
+        obj: what was given to ``register`` (or ``include``).
+        where: the described name of the handler: ``module.QualName (path:line)``.
+        problem: which rule it breaks (see `RegistrationProblem`).
+        parameter: the parameter concerned, if any (for ``"no-policy"``: an async
+            method the object has, which a MethodHandlerPolicy could name).
+        annotation: the message annotation concerned, if any.
+        detail: more about the problem (an underlying error, the alternatives).
     """
 
-    def __init__(self, message: str, *, handler: str | None = None) -> None:
-        super().__init__(message)
-        self.handler = handler
+    def __init__(
+        self,
+        obj: object,
+        problem: RegistrationProblem,
+        *,
+        fn: object = None,
+        parameter: str | None = None,
+        annotation: object = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.obj = obj
+        self.where = describe(obj if fn is None else fn)
+        self.problem: RegistrationProblem = problem
+        self.parameter = parameter
+        self.annotation = annotation
+        self.detail = detail
+        what, tip = self._explain()
+        self._say(f"{self._failed} {self.where}: {what}.", tip)
+
+    _failed = "Cannot register"
+
+    def _explain(self) -> tuple[str, str]:
+        p, detail = self.parameter, self.detail
+        shown = _show(self.annotation)
+        of_message = f"the annotation of its message parameter {p!r}, {shown},"
+        match self.problem:
+            case "class":
+                short = getattr(self.obj, "__name__", "Handler")
+                return "it is a class", (
+                    f"register an instance, `bus.register({short}(...))`, with a "
+                    f"MethodHandlerPolicy(name=...) naming the method to call, or register a "
+                    f"bound method of an instance"
+                )
+            case "no-policy":
+                return f"no handler policy applies to it ({detail})", (
+                    "register an async function, or an object with a method named by a "
+                    "MethodHandlerPolicy of the bus or registry"
+                    if self.parameter is None
+                    else f"it has the async method {p!r}: add MethodHandlerPolicy(name={p!r}) "
+                    f"to the policies of the bus or registry"
+                )
+            case "sync-generator":
+                return "it is a sync generator function", (
+                    "a stream handler is an `async def` function that yields: add `async`"
+                )
+            case "thread-on-async":
+                return f"thread=True was given but it is an {detail} function", (
+                    "thread=True runs a plain `def` handler in a worker thread; drop thread=True"
+                )
+            case "stream-on-event-bus":
+                return "it is a stream handler (an async generator), and events cannot stream", (
+                    "register stream handlers on a LocalRequestBus (or RequestHandlerRegistry) "
+                    "and iterate them with bus.stream(...)"
+                )
+            case "signature":
+                return f"its signature cannot be read ({detail})", (
+                    "wrap it in a Python function whose first parameter is the message"
+                )
+            case "no-parameters":
+                return "it takes no parameters", (
+                    "its first parameter receives the message and its annotation picks the "
+                    "messages it handles: `async def handle(message: UserCreated): ...`"
+                )
+            case "variadic-message":
+                return f"its first parameter is {detail}{p}", (
+                    "declare the message parameter first: "
+                    "`async def handle(message: UserCreated, *args, **kwargs)`"
+                )
+            case "positional-only":
+                return (
+                    f"parameter {p!r} is positional-only and has no default, but the bus "
+                    f"passes extra arguments by name"
+                ), "make it a regular parameter (move it after the `/`) or give it a default"
+            case "subject-arg-unknown":
+                return f"subject_arg={p!r} names none of its parameters ({detail})", (
+                    "fix subject_arg in its CallableHandlerPolicy"
+                )
+            case "subject-arg-variadic":
+                return f"subject_arg={p!r} names a variadic parameter", (
+                    "name a regular parameter as the message parameter"
+                )
+            case "subject-arg-positional":
+                return (
+                    f"subject_arg={p!r} names a positional-only parameter that is not the first "
+                    f"one, so the message cannot be passed to it"
+                ), "make it a regular parameter (move it after the `/`)"
+            case "arg-map-message":
+                return f"arg_map maps {detail!r} onto its message parameter {p!r}", (
+                    "arg_map renames extra keyword arguments; the message is always passed"
+                )
+            case "arg-map-unknown":
+                return f"arg_map maps {detail!r} to {p!r}, which is not one of its parameters", (
+                    "fix the name in arg_map, or add the parameter"
+                )
+            case "unannotated":
+                return f"its message parameter {p!r} has no type annotation", (
+                    f"annotate it with the message class, `{p}: UserCreated`: the bus routes "
+                    f"each message by that annotation"
+                )
+            case "annotation-error":
+                return f"{of_message} cannot be evaluated ({detail})", (
+                    "annotate it with the message class"
+                )
+            case "annotation-none":
+                return f"{of_message} includes None", (
+                    "a message is never None: drop None (Optional) from the annotation"
+                )
+            case "annotation-any":
+                return f"{of_message} is Any", (
+                    "annotate it as `object` to receive every message, or name the message class"
+                )
+            case "annotation-typevar":
+                return f"{of_message} is a type variable", (
+                    "the bus needs a concrete class to route messages: name the message class"
+                )
+            case "annotation-generic":
+                return f"{of_message} is a parameterized type", (
+                    f"the bus routes by type(message), which is the bare class: annotate it as "
+                    f"{detail}"
+                )
+            case "annotation-not-class":
+                return f"{of_message} is not a class", (
+                    "the bus routes by type(message): annotate it with the message class "
+                    "(or a union of classes)"
+                )
+            case "include-item":
+                return "include() takes a registry, a bus or their HandlerEntry items", (
+                    "pass the registry itself: `bus.include(registry)`"
+                )
+            case _:  # pragma: no cover - "unresolved" renders in its own class
+                return str(self.problem), "see the documentation of RegistrationProblem"
 
 
 class UnresolvedAnnotationError(RegistrationError, NameError):
-    """The message annotation of a handler names something that does not exist at run time."""
+    """The message annotation of a handler names something that does not exist at run time.
 
-    def __init__(self, message: str, *, handler: str, parameter: str, name: str | None) -> None:
-        super().__init__(message, handler=handler)
-        self.parameter = parameter
+    Raised by the first dispatch or ``freeze()`` (a name missing at registration
+    is only an error if it is still missing then).  ``name`` is the missing name.
+    """
+
+    def __init__(self, handler: Handler, *, name: str | None, detail: str | None = None) -> None:
+        self.handler = handler
+        self._missing = name
+        super().__init__(
+            handler.obj,
+            "unresolved",
+            fn=handler.fn,
+            parameter=handler.message_parameter,
+            annotation=handler.annotation,
+            detail=detail,
+        )
         self.name = name
 
+    _failed = "Cannot route messages to"
 
-class CollisionHandlerStoreError(MediatorError, KeyError):
+    def _explain(self) -> tuple[str, str]:
+        module = getattr(self.handler.fn, "__module__", None) or "?"
+        missing = (
+            f"{self._missing!r}, which is not defined in module {module}"
+            if self._missing
+            else f"something that is not defined ({self.detail})"
+        )
+        return (
+            f"the annotation of its message parameter {self.parameter!r}, "
+            f"{_show(self.annotation)}, names {missing}"
+        ), (
+            "import the class at run time, not only under `if TYPE_CHECKING:`, and define it at "
+            "module level (a string annotation cannot see a class local to a function). Until "
+            "it resolves, the bus routes no message: this handler could be the one for it"
+        )
+
+
+class DuplicateHandlerError(MediatorError, KeyError):
     """A second request handler was registered for a message type that already has one."""
 
     def __init__(
-        self, message: str, *, message_type: type, existing: Handler, new: Handler
+        self, *, message_type: type, existing: Handler, new: Handler, stream: bool
     ) -> None:
-        super().__init__(message)
+        super().__init__()
         self.message_type = message_type
         self.existing = existing
         self.new = new
+        self.stream = stream
+        kind = "stream handler" if stream else "handler"
+        via = ""
+        if len(new.message_types) > 1:
+            via = f" (one of the classes of its annotation, {_show(new.annotation)})"
+        self._say(
+            f"Cannot register {new.described} for {type_name(message_type)}{via}: "
+            f"{existing.described} is already its {kind}.",
+            f"a request has exactly one {kind}: remove one of them, or give them different "
+            f"message classes",
+        )
 
     def __str__(self) -> str:  # KeyError would show the repr of the message
         return str(self.args[0])
 
 
-class LookupHandlerStoreError(MediatorError, LookupError):
-    """No handler can take the given message."""
+# -- dispatch ---------------------------------------------------------------------------
 
-    def __init__(self, message: str, *, message_type: type) -> None:
-        super().__init__(message)
+
+class HandlerNotFoundError(MediatorError, LookupError):
+    """No handler takes the message.
+
+    Attributes:
+        message_type: ``type(message)``.
+        stream: True if it was ``bus.stream()``, False for ``execute``.
+        registered: the message types that have a handler of the kind asked for.
+        other: the handler of the other kind (stream or not) that takes it, if any:
+            the call should have been the other one.
+        namesake: a registered class with the same qualified name, if any (a class
+            defined or imported twice).
+    """
+
+    def __init__(
+        self,
+        message_type: type,
+        *,
+        stream: bool = False,
+        registered: Sequence[type] = (),
+        other: Handler | None = None,
+        namesake: type | None = None,
+    ) -> None:
+        super().__init__()
         self.message_type = message_type
+        self.stream = stream
+        self.registered = tuple(registered)
+        self.other = other
+        self.namesake = namesake
+        self._render()
+
+    def _render(self) -> None:
+        name = type_name(self.message_type)
+        kind = "stream handler" if self.stream else "handler"
+        if self.other is not None:
+            if self.stream:
+                self._say(
+                    f"No stream handler for {name}: it is handled by {self.other.described}, "
+                    f"which returns a single result.",
+                    "use `await bus.execute(...)` instead of bus.stream()",
+                )
+            else:
+                self._say(
+                    f"No handler for {name}: it is handled by the stream handler "
+                    f"{self.other.described}.",
+                    "iterate `bus.stream(...)` instead of awaiting bus.execute()",
+                )
+            return
+        known = sorted(type_name(t) for t in self.registered)
+        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+        decorator = "an `async def` generator" if self.stream else "an `async def` function"
+        tip = (
+            f"register {decorator} whose first parameter is annotated with "
+            f"{self.message_type.__qualname__} (or a base class of it) with @bus.register"
+        )
+        if self.namesake is not None:
+            tip = (
+                f"a handler is registered for another class of the same name, "
+                f"{type_name(self.namesake)}: is the class defined (or imported) twice? "
+                f"Otherwise, {tip}"
+            )
+        self._say(f"No {kind} for {name} (registered: {shown or 'nothing yet'}).", tip)
 
 
-class AmbiguousHandlerError(LookupHandlerStoreError):
-    """Two base classes of a request, equally close to it, both have a handler."""
+class AmbiguousHandlerError(HandlerNotFoundError):
+    """A request has no handler of its own and two equally close base classes have one."""
 
-    def __init__(self, message: str, *, message_type: type, candidates: Sequence[Handler]) -> None:
-        super().__init__(message, message_type=message_type)
+    def __init__(
+        self,
+        message_type: type,
+        *,
+        bases: Sequence[type],
+        candidates: Sequence[Handler],
+        stream: bool = False,
+    ) -> None:
+        self.bases = tuple(bases)
         self.candidates = tuple(candidates)
+        super().__init__(message_type, stream=stream)
+
+    def _render(self) -> None:
+        name = type_name(self.message_type)
+        pairs = " and ".join(
+            f"{type_name(base)} (handled by {handler.described})"
+            for base, handler in zip(self.bases, self.candidates, strict=True)
+        )
+        self._say(
+            f"No handler for {name}: it has no handler of its own, and its base classes "
+            f"{pairs} are equally close to it.",
+            f"register a handler for {name} itself to choose",
+        )
 
 
 class HandlerArgumentError(MediatorError, TypeError):
-    """The keyword arguments of a call do not fit the handler's parameters."""
+    """The keyword arguments of a call do not fit the handler's parameters.
 
-    def __init__(self, message: str, *, handler: Handler) -> None:
-        super().__init__(message)
+    ``problem`` is ``"message-keyword"`` (a keyword argument has the name of the
+    message parameter) or ``"unexpected"`` (``arg_strict=True`` passed keyword
+    arguments the handler cannot take; ``detail`` says which).
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        problem: Literal["message-keyword", "unexpected", "missing"],
+        *,
+        given: Sequence[str] = (),
+        detail: str | None = None,
+    ) -> None:
+        super().__init__()
         self.handler = handler
+        self.problem = problem
+        self.given = tuple(given)
+        self.detail = detail
+        self._render()
+
+    def _render(self) -> None:
+        where = self.handler.described
+        if self.problem == "message-keyword":
+            self._say(
+                f"{where} got a keyword argument {self.handler.message_parameter!r}, the name "
+                f"of its message parameter.",
+                "rename the keyword argument",
+            )
+        else:
+            self._say(
+                f"{where} cannot take the keyword arguments of this call: {self.detail}.",
+                "with arg_strict=True every keyword argument of the call is passed on: drop "
+                "arg_strict, or accept them with **kwargs",
+            )
 
 
 class MissingArgumentError(HandlerArgumentError):
-    """A required handler parameter was given neither by the call nor by a modifier."""
+    """A required handler parameter was given neither by the call nor by a middleware.
 
-    def __init__(self, message: str, *, handler: Handler, parameters: Sequence[str]) -> None:
-        super().__init__(message, handler=handler)
+    ``parameters`` are named as the call would pass them (after ``arg_map``);
+    ``given`` lists the keyword arguments the call did pass.
+    """
+
+    def __init__(
+        self, handler: Handler, *, parameters: Sequence[str], given: Sequence[str]
+    ) -> None:
         self.parameters = tuple(parameters)
+        super().__init__(handler, "missing", given=given)
+
+    def _render(self) -> None:
+        plural = "s" if len(self.parameters) > 1 else ""
+        names = ", ".join(repr(name) for name in self.parameters)
+        wanted = ", ".join(f"{name}=..." for name in self.parameters)
+        received = ", ".join(sorted(self.given)) or "none"
+        self._say(
+            f"{self.handler.described} needs the argument{plural} {names}, which the call did "
+            f"not give (it gave: {received}).",
+            f"pass {wanted} to execute()/publish(), set it in a middleware, or give the "
+            f"parameter a default",
+        )
+
+
+# -- options, modifiers and bus state ------------------------------------------------------
+
+ConfigurationProblem = Literal[
+    "policies",
+    "policy",
+    "thread",
+    "strategy",
+    "strategy-and-sync-mode",
+    "max-concurrency",
+    "max-concurrency-sequential",
+    "on-error",
+    "on-error-strategy",
+]
+
+
+class ConfigurationError(MediatorError, TypeError, ValueError):
+    """An option given to a bus, a registry or ``register`` is wrong; nothing was changed.
+
+    ``where`` names the call (``LocalEventBus()``, ``LocalRequestBus.register()``),
+    ``option`` the argument and ``value`` what it was given.
+    """
+
+    def __init__(
+        self, where: str, problem: ConfigurationProblem, *, option: str, value: object
+    ) -> None:
+        super().__init__()
+        self.where = where
+        self.problem: ConfigurationProblem = problem
+        self.option = option
+        self.value = value
+        what, tip = self._explain()
+        self._say(f"{where}: {option}={value!r} {what}.", tip)
+
+    def _explain(self) -> tuple[str, str]:
+        match self.problem:
+            case "policies":
+                return "is not a non-empty list of handler policies", (
+                    "pass a list such as [MethodHandlerPolicy(name='handle'), "
+                    "CallableHandlerPolicy()]"
+                )
+            case "policy":
+                return "holds something that is not a handler policy", (
+                    "use CallableHandlerPolicy(...) or MethodHandlerPolicy(name=...)"
+                )
+            case "thread":
+                return "is not a bool", "pass thread=True or thread=False"
+            case "strategy":
+                return "is not a strategy", "use 'sequential', 'concurrent' or 'background'"
+            case "strategy-and-sync-mode":
+                return "was given together with strategy=", (
+                    "sync_mode is python-mediator's older spelling: use strategy= alone"
+                )
+            case "max-concurrency":
+                return "is not a positive int or None", "pass a number of handlers, e.g. 10"
+            case "max-concurrency-sequential":
+                return "limits nothing with the 'sequential' strategy", (
+                    "it runs one handler at a time already: drop max_concurrency, or use "
+                    "strategy='concurrent' or 'background'"
+                )
+            case "on-error":
+                return "is not callable", "pass a function on_error(exception, handler, event)"
+            case "on-error-strategy":
+                return "receives the failures of the 'background' strategy only", (
+                    "with 'sequential' or 'concurrent', publish() raises PublishError: catch it, "
+                    "or use strategy='background'"
+                )
+
+
+ModifierProblem = Literal[
+    "not-a-sequence",
+    "class",
+    "not-callable",
+    "not-async",
+    "signature",
+    "create-result",
+    "action-result",
+]
 
 
 class ModifierError(MediatorError, TypeError):
-    """A modifier broke the modifier contract (for example returned no ``ActionResult``)."""
+    """A modifier is not usable, or broke the modifier contract.
+
+    At registration (``where`` names the call): ``modifiers=`` is not a sequence,
+    or holds a class, something that is neither an async middleware function nor
+    a modifier factory, or a middleware with the wrong parameters; a factory's
+    ``create()`` returned something that is not callable (``handler`` is then the
+    handler it was building for).  At a call (``"action-result"``): a factory's
+    chain returned something other than an ``ActionResult``.
+    """
+
+    def __init__(
+        self,
+        problem: ModifierProblem,
+        *,
+        modifier: object = None,
+        where: str | None = None,
+        handler: Handler | None = None,
+        value: object = None,
+    ) -> None:
+        super().__init__()
+        self.problem: ModifierProblem = problem
+        self.modifier = modifier
+        self.where = where if where is not None else (handler.described if handler else "?")
+        self.handler = handler
+        self.value = value
+        what, tip = self._explain()
+        self._say(f"{self.where}: {what}.", tip)
+
+    def _explain(self) -> tuple[str, str]:
+        shape = (
+            "a modifier is a middleware function `async def middleware(message, kwargs, "
+            "call_next)` or a factory with a create(call, **kwargs) method"
+        )
+        name = callable_name(self.modifier) if self.modifier is not None else "?"
+        match self.problem:
+            case "not-a-sequence":
+                return f"modifiers={self.value!r} is not a list or tuple", shape
+            case "class":
+                short = getattr(self.modifier, "__name__", "Modifier")
+                return f"the modifier {name} is a class", (
+                    f"pass an instance of it: modifiers=[{short}(...)]"
+                )
+            case "not-callable":
+                return f"the modifier {self.modifier!r} is neither callable nor has create()", shape
+            case "not-async":
+                return f"the modifier {name} is not an async function", shape
+            case "signature":
+                return f"the modifier {name} cannot be called with (message, kwargs, call_next)", (
+                    shape
+                )
+            case "create-result":
+                return f"{callable_name(type(self.modifier))}.create() returned {self.value!r}", (
+                    "create(call, **kwargs) must return the async function that wraps `call`"
+                )
+            case "action-result":
+                return f"its modifier stack returned {self.value!r} instead of an ActionResult", (
+                    "each modifier must return what `await call(action)` gave it, or a new "
+                    "ActionResult(value)"
+                )
+
+
+BusStateProblem = Literal["frozen", "not-entered", "entered", "exit-without-enter"]
 
 
 class BusStateError(MediatorError, RuntimeError):
-    """The bus is not in a state that allows this call (not entered, already entered, frozen)."""
+    """The bus is not in a state that allows this call.
+
+    ``problem``: ``"frozen"`` (registering after ``freeze()``), ``"not-entered"``
+    (a background publish outside ``async with bus:``), ``"entered"`` (entering
+    it twice) or ``"exit-without-enter"``.  ``owner`` names the bus class.
+    """
+
+    def __init__(self, problem: BusStateProblem, *, owner: str) -> None:
+        super().__init__()
+        self.problem: BusStateProblem = problem
+        self.owner = owner
+        match problem:
+            case "frozen":
+                self._say(
+                    f"{owner} is frozen: freeze() was called, so no handler can be added.",
+                    "register every handler before calling freeze()",
+                )
+            case "not-entered":
+                self._say(
+                    f"{owner}(strategy='background') runs handlers in its own task group, which "
+                    f"only exists inside `async with bus:`.",
+                    "enter the bus around your application (`async with bus: ...`), or use "
+                    "strategy='sequential' or 'concurrent' to publish without it",
+                )
+            case "entered":
+                self._say(
+                    f"This {owner} is already entered (`async with bus:`).",
+                    "enter it once, around the whole application",
+                )
+            case _:
+                self._say(f"This {owner} was not entered.", "use `async with bus:`")
+
+
+# -- event handler failures -----------------------------------------------------------------
 
 
 class Failure(NamedTuple):
@@ -135,11 +669,10 @@ class PublishError(ExceptionGroup[Exception], MediatorError):
 
     @classmethod
     def from_failures(cls, event: object, failures: Sequence[Failure], handlers: int) -> Self:
-        from ._names import type_name
-
-        event_name = type_name(type(event))
         names = ", ".join(f.handler.name for f in failures)
-        message = f"{len(failures)} of {handlers} handlers failed for {event_name}: {names}"
+        message = (
+            f"{len(failures)} of {handlers} handlers failed for {type_name(type(event))}: {names}"
+        )
         error = cls(message, [f.exception for f in failures])
         error.failures = tuple(failures)
         error.event = event
@@ -153,10 +686,25 @@ class PublishError(ExceptionGroup[Exception], MediatorError):
         derived.event = self.event
         return derived
 
+    def __reduce__(self) -> Any:
+        return _restore, (type(self), self.args, self.__dict__)
+
 
 class EventAggregateError(MediatorError):
-    """Base class of ``EventAggregate`` errors."""
+    """Base class of ``EventAggregate`` errors (python-mediator's name)."""
 
 
 class ConfigEventAggregateError(AssertionError, EventAggregateError):
     """``EventAggregate.commit()`` was called before ``use(publisher)``."""
+
+    def __init__(self, aggregate: object) -> None:
+        super().__init__()
+        self.aggregate = aggregate
+        self._say(
+            f"{type(aggregate).__name__}.commit() has no publisher.",
+            "call use(bus) first, for example `aggregate.use(event_bus)`",
+        )
+
+
+def _show(annotation: object) -> str:
+    return type_name(annotation) if isinstance(annotation, type) else repr(annotation)

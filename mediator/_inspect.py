@@ -1,42 +1,168 @@
 """Reading a handler once: every registration-time check lives here.
 
-`inspect_callable` turns a callable into a `Handler` or raises a
-`RegistrationError` naming the handler (qualified name and ``file:line``), the
-parameter, what is wrong and how to fix it.
+`inspect_handler` applies the handler policies to a registered object, reads
+the callable's signature and message annotation, and returns the immutable
+`Handler` record, or raises an error naming the handler, the parameter and
+the fix.  `resolve` does the same for an annotation that could only be
+evaluated later.  The options of ``register`` and of the registries
+(``policies=``, ``modifiers=``, ``thread=``) are checked here too, where they
+are given, so a mistake fails at the line that made it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any
+import types
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from ._annotations import Unresolved, evaluate, message_types
-from ._errors import RegistrationError
+from ._annotations import Unresolved, evaluate
+from ._chain import Modifier
+from ._errors import (
+    ConfigurationError,
+    ModifierError,
+    RegistrationError,
+    RegistrationProblem,
+    UnresolvedAnnotationError,
+)
 from ._handler import Handler, HandlerKind
-from ._names import describe
+from ._legacy import is_factory
+from ._names import callable_name, type_name
+from ._policies import CallableHandlerPolicy, MethodHandlerPolicy, Policy
 
-__all__ = ["inspect_callable", "kind_of"]
+__all__ = [
+    "check_modifiers",
+    "check_policies",
+    "check_thread",
+    "inspect_handler",
+    "resolve",
+]
 
 _POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
+_POSITIONAL_OR_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
 _KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 _VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
 _VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
 _EMPTY = inspect.Parameter.empty
 
 
-def _call_target(fn: Any) -> Any:
-    """The object whose flavour (async, generator, ...) decides how ``fn`` is called."""
-    if inspect.isroutine(fn) or isinstance(fn, functools.partial):
-        return fn
-    return getattr(type(fn), "__call__", fn)  # noqa: B004 - a callable instance
+# -- options ----------------------------------------------------------------------------
 
 
-def kind_of(fn: Any, *, thread: bool) -> HandlerKind | None:
-    """How the bus calls ``fn``, or None for a sync generator function (never a handler)."""
-    target = _call_target(fn)
+def check_policies(policies: object, where: str) -> tuple[Policy, ...] | None:
+    """A ``policies=`` argument as a tuple (None when not given), or `ConfigurationError`."""
+    if policies is None:
+        return None
+    if isinstance(policies, (str, bytes)) or not isinstance(policies, Sequence) or not policies:
+        raise ConfigurationError(where, "policies", option="policies", value=policies)
+    for policy in policies:
+        if not isinstance(policy, (CallableHandlerPolicy, MethodHandlerPolicy)):
+            raise ConfigurationError(where, "policy", option="policies", value=policies)
+    return tuple(policies)
+
+
+def check_thread(thread: object, where: str) -> bool:
+    if not isinstance(thread, bool):
+        raise ConfigurationError(where, "thread", option="thread", value=thread)
+    return thread
+
+
+def check_modifiers(modifiers: object, where: str) -> tuple[Modifier, ...]:
+    """A ``modifiers=`` argument as a tuple of middleware functions and factories."""
+    if modifiers is None:  # python-mediator's default
+        return ()
+    if isinstance(modifiers, (str, bytes)) or not isinstance(modifiers, Sequence):
+        raise ModifierError("not-a-sequence", where=where, value=modifiers)
+    for modifier in modifiers:
+        if is_factory(modifier):
+            continue
+        if isinstance(modifier, type):
+            raise ModifierError("class", modifier=modifier, where=where)
+        if not callable(modifier):
+            raise ModifierError("not-callable", modifier=modifier, where=where)
+        own_call = getattr(type(modifier), "__call__", None)  # noqa: B004 - an async __call__
+        if not (inspect.iscoroutinefunction(modifier) or inspect.iscoroutinefunction(own_call)):
+            raise ModifierError("not-async", modifier=modifier, where=where)
+        try:
+            inspect.signature(modifier).bind(None, None, None)
+        except TypeError:
+            raise ModifierError("signature", modifier=modifier, where=where) from None
+        except ValueError:  # pragma: no cover - a callable without a readable signature
+            pass
+    return tuple(modifiers)
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+def inspect_handler(
+    obj: Any,
+    policies: Sequence[Policy],
+    *,
+    thread: bool,
+    streams: bool,
+    localns: Mapping[str, Any] | None = None,
+) -> Handler:
+    """The `Handler` record of ``obj``, found by the first policy that applies to it.
+
+    ``streams``: whether the registry runs stream handlers (request side only).
+    ``localns``: the local namespace of the code that registered ``obj``, for
+    string annotations naming classes local to it.  A policy that applies but
+    finds a mistake reports it, rather than trying the next policy.
+    """
+    fn, options = _apply_policies(obj, policies)
+    return _inspect_callable(obj, fn, options, thread=thread, streams=streams, localns=localns)
+
+
+def resolve(handler: Handler) -> Handler:
+    """``handler`` with its late annotation evaluated, or `UnresolvedAnnotationError`."""
+    if handler.unresolved is None:
+        return handler
+    annotation = evaluate(handler.fn, handler.annotation)
+    if isinstance(annotation, Unresolved):
+        raise UnresolvedAnnotationError(handler, name=annotation.name, detail=str(annotation.error))
+    types_ = _message_types(annotation, handler.obj, handler.fn, handler.message_parameter)
+    return dataclasses.replace(handler, message_types=types_, unresolved=None)
+
+
+def _apply_policies(obj: Any, policies: Sequence[Policy]) -> tuple[Any, CallableHandlerPolicy]:
+    reasons: list[str] = []
+    for policy in policies:
+        if isinstance(policy, CallableHandlerPolicy):
+            if callable(obj):
+                return obj, policy
+            reasons.append("CallableHandlerPolicy(): it is not callable")
+            continue
+        shown = f"MethodHandlerPolicy(name={policy.name!r})"
+        if policy.subtype_of and not isinstance(obj, tuple(policy.subtype_of)):
+            allowed = ", ".join(type_name(t) for t in policy.subtype_of)
+            reasons.append(f"{shown}: it is not an instance of {allowed}")
+            continue
+        method = getattr(obj, policy.name, None)
+        if not callable(method):
+            reasons.append(f"{shown}: it has no method {policy.name!r}")
+            continue
+        if isinstance(obj, type):
+            raise RegistrationError(obj, "class")
+        return method, policy.policy
+    methods = [
+        name
+        for name, value in inspect.getmembers(type(obj))
+        if not name.startswith("_") and inspect.iscoroutinefunction(value)
+    ]
+    raise RegistrationError(
+        obj, "no-policy", parameter=methods[0] if methods else None, detail="; ".join(reasons)
+    )
+
+
+def _kind(fn: Any, *, thread: bool) -> HandlerKind | None:
+    """How the bus calls ``fn``; None for a sync generator function (never a handler)."""
+    target = fn
+    if not (inspect.isroutine(fn) or isinstance(fn, functools.partial)):
+        target = getattr(type(fn), "__call__", fn)  # noqa: B004 - a callable instance
     if inspect.isasyncgenfunction(target):
         return "stream"
     if inspect.iscoroutinefunction(target):
@@ -54,203 +180,152 @@ def _signature(fn: Any) -> inspect.Signature:
     return inspect.signature(fn)
 
 
-def inspect_callable(
-    fn: Any,
-    *,
+def _inspect_callable(
     obj: Any,
-    subject_arg: str | None,
-    arg_map: Mapping[str, str],
-    arg_strict: bool,
+    fn: Any,
+    options: CallableHandlerPolicy,
+    *,
     thread: bool,
     streams: bool,
-    localns: Mapping[str, Any] | None = None,
+    localns: Mapping[str, Any] | None,
 ) -> Handler:
-    """Inspect ``fn`` (the callable a policy picked out of ``obj``) into a `Handler`.
-
-    ``localns``: the local namespace of the code that registered ``fn``.
-    """
-
-    def fail(problem: str, fix: str) -> RegistrationError:
-        where = describe(fn)  # only on failure: finding the source file costs
-        return RegistrationError(f"Cannot register {where}: {problem}. {fix}", handler=where)
+    def fail(problem: RegistrationProblem, **fields: Any) -> RegistrationError:
+        return RegistrationError(obj, problem, fn=fn, **fields)
 
     if isinstance(fn, type):
-        raise fail(
-            "it is a class",
-            f"Register an instance of it (bus.register({fn.__name__}(...))) or one of its "
-            f"methods; with MethodHandlerPolicy(name=...) the bus calls that method of the "
-            f"instance",
-        )
-    if not callable(fn):
-        raise fail(
-            "it is not callable",
-            "Register an async function, a function, or an object "
-            "that a MethodHandlerPolicy of the bus recognises",
-        )
-    kind = kind_of(fn, thread=thread)
+        raise fail("class")
+    kind = _kind(fn, thread=thread)
     if kind is None:
-        raise fail(
-            "it is a sync generator function",
-            "A stream handler is an `async def` function that yields: add `async`",
-        )
+        raise fail("sync-generator")
     if thread and kind not in ("sync", "thread"):
-        raise fail(
-            f"thread=True was given but it is an {_flavour(kind)} function",
-            "thread=True runs a plain `def` handler in a worker thread; drop thread=True",
-        )
+        raise fail("thread-on-async", detail="async generator" if kind == "stream" else "async")
     if kind == "stream" and not streams:
-        raise fail(
-            "it is an async generator (a stream handler), and event handlers cannot stream",
-            "Register stream handlers on a LocalRequestBus and consume them with bus.stream(...)",
-        )
-
+        raise fail("stream-on-event-bus")
     try:
-        signature = _signature(fn)
+        parameters = list(_signature(fn).parameters.values())
     except (TypeError, ValueError) as error:
-        raise fail(
-            f"its signature cannot be read ({error})",
-            "Wrap it in a Python function with a message parameter",
-        ) from None
-    parameters = list(signature.parameters.values())
+        raise fail("signature", detail=str(error)) from None
     if not parameters:
-        raise fail(
-            "it takes no parameters",
-            "Its first parameter receives the message and its annotation picks the messages it "
-            "handles, e.g. `async def handle(message: UserCreated): ...`",
-        )
+        raise fail("no-parameters")
 
-    subject = _subject_parameter(parameters, subject_arg, fail)
-    subject_keyword = subject.kind is not _POSITIONAL_ONLY and (
-        subject_arg is not None or subject.kind is _KEYWORD_ONLY
+    message = _message_parameter(parameters, options.subject_arg, fail)
+    by_keyword = message.kind is not _POSITIONAL_ONLY and (
+        options.subject_arg is not None or message.kind is _KEYWORD_ONLY
     )
-
-    accepts: list[str] = []
+    injectable: list[str] = []
     required: list[str] = []
     var_keyword = False
     for parameter in parameters:
-        if parameter is subject or parameter.kind is _VAR_POSITIONAL:
+        if parameter is message or parameter.kind is _VAR_POSITIONAL:
             continue
         if parameter.kind is _VAR_KEYWORD:
             var_keyword = True
         elif parameter.kind is _POSITIONAL_ONLY:
             if parameter.default is _EMPTY:
-                raise fail(
-                    f"parameter {parameter.name!r} is positional-only and has no default, but "
-                    f"the bus passes extra arguments by name",
-                    "Make it a regular parameter (move it after the `/`) or give it a default",
-                )
+                raise fail("positional-only", parameter=parameter.name)
         else:
-            accepts.append(parameter.name)
+            injectable.append(parameter.name)
             if parameter.default is _EMPTY:
                 required.append(parameter.name)
+    # The injectable parameters can go positionally if they directly follow a
+    # positional message parameter: a much cheaper call than unpacking a dict.
+    following: list[str] = []
+    for parameter in parameters[1:]:
+        if parameter.kind is not _POSITIONAL_OR_KEYWORD:
+            break
+        following.append(parameter.name)
+    positional = not by_keyword and message is parameters[0] and following == injectable != []
 
-    # The injectable parameters, if they directly follow a positional message
-    # parameter and can all be passed positionally (a faster call).
-    positional: tuple[str, ...] = ()
-    if not subject_keyword and subject is parameters[0]:
-        following = []
-        for parameter in parameters[1:]:
-            if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
-                break
-            following.append(parameter.name)
-        if following and set(following) == set(accepts):
-            positional = tuple(following)
+    for source, target in options.arg_map.items():
+        if target == message.name:
+            raise fail("arg-map-message", parameter=target, detail=source)
+        if target not in injectable and not var_keyword:
+            raise fail("arg-map-unknown", parameter=target, detail=source)
 
-    for source, target in arg_map.items():
-        if target == subject.name:
-            raise fail(
-                f"arg_map maps {source!r} onto its message parameter {target!r}",
-                "arg_map renames extra keyword arguments; the message is always passed",
-            )
-        if target not in accepts and not var_keyword:
-            known = ", ".join(repr(name) for name in accepts) or "none"
-            raise fail(
-                f"arg_map maps {source!r} to {target!r}, but it has no parameter {target!r} "
-                f"(injectable parameters: {known})",
-                "Fix the name in arg_map, or add the parameter",
-            )
-
-    annotation = subject.annotation
+    annotation = message.annotation
     if annotation is _EMPTY:
-        raise fail(
-            f"its message parameter {subject.name!r} has no type annotation",
-            f"The bus routes each message by that annotation: annotate it with the message "
-            f"class, e.g. `{subject.name}: UserCreated`",
-        )
+        raise fail("unannotated", parameter=message.name)
     try:
         resolved = evaluate(fn, annotation, localns)
     except Exception as error:
         raise fail(
-            f"the annotation of its message parameter {subject.name!r}, {annotation!r}, "
-            f"cannot be evaluated ({type(error).__name__}: {error})",
-            "Annotate it with the message class",
+            "annotation-error",
+            parameter=message.name,
+            annotation=annotation,
+            detail=f"{type(error).__name__}: {error}",
         ) from None
-    types: tuple[type, ...] = ()
-    unresolved: Unresolved | None = None
-    if isinstance(resolved, Unresolved):
-        unresolved = resolved
-    else:
-        types = message_types(resolved, fn=fn, parameter=subject.name)
-
+    unresolved = resolved if isinstance(resolved, Unresolved) else None
     return Handler(
         obj=obj,
         fn=fn,
         kind=kind,
-        subject=subject.name,
-        subject_keyword=subject_keyword,
-        accepts=frozenset(accepts),
-        positional=positional,
+        name=callable_name(fn),
+        message_parameter=message.name,
+        message_by_keyword=by_keyword,
+        annotation=annotation,
+        message_types=() if unresolved else _message_types(resolved, obj, fn, message.name),
+        injectable=tuple(injectable),
         required=tuple(required),
         var_keyword=var_keyword,
-        arg_map=arg_map,
-        arg_strict=arg_strict,
-        annotation=annotation,
-        message_types=types,
+        positional=positional,
+        arg_map=types.MappingProxyType(dict(options.arg_map)),
+        arg_strict=options.arg_strict,
         unresolved=unresolved,
     )
 
 
-def _subject_parameter(
-    parameters: list[inspect.Parameter],
-    subject_arg: str | None,
-    fail: Callable[[str, str], RegistrationError],
+def _message_parameter(
+    parameters: list[inspect.Parameter], subject_arg: str | None, fail: Any
 ) -> inspect.Parameter:
-    if subject_arg is not None:
-        for index, parameter in enumerate(parameters):
-            if parameter.name != subject_arg:
-                continue
-            if parameter.kind in (_VAR_POSITIONAL, _VAR_KEYWORD):
-                raise fail(
-                    f"subject_arg={subject_arg!r} names its variadic parameter",
-                    "Name a regular parameter as the message parameter",
-                )
-            if parameter.kind is _POSITIONAL_ONLY and index:
-                raise fail(
-                    f"subject_arg={subject_arg!r} names a positional-only parameter that is not "
-                    f"the first one, so the message cannot be passed to it",
-                    "Make it a regular parameter (move it after the `/`)",
-                )
-            return parameter
-        names = ", ".join(repr(p.name) for p in parameters)
-        raise fail(
-            f"subject_arg={subject_arg!r} names no parameter of it (its parameters: {names})",
-            "Fix subject_arg in its CallableHandlerPolicy",
-        )
-    first = parameters[0]
-    if first.kind is _VAR_POSITIONAL:
-        raise fail(
-            f"its first parameter is *{first.name}",
-            "Declare the message parameter first, e.g. `async def handle(message: UserCreated, "
-            "*args)`, or name it with CallableHandlerPolicy(subject_arg=...)",
-        )
-    if first.kind is _VAR_KEYWORD:
-        raise fail(
-            f"it only takes **{first.name}",
-            "Declare the message parameter first, e.g. `async def handle(message: UserCreated, "
-            "**kwargs)`",
-        )
-    return first
+    if subject_arg is None:
+        first = parameters[0]
+        if first.kind is _VAR_POSITIONAL:
+            raise fail("variadic-message", parameter=first.name, detail="*")
+        if first.kind is _VAR_KEYWORD:
+            raise fail("variadic-message", parameter=first.name, detail="**")
+        return first
+    for index, parameter in enumerate(parameters):
+        if parameter.name != subject_arg:
+            continue
+        if parameter.kind in (_VAR_POSITIONAL, _VAR_KEYWORD):
+            raise fail("subject-arg-variadic", parameter=subject_arg)
+        if parameter.kind is _POSITIONAL_ONLY and index:
+            raise fail("subject-arg-positional", parameter=subject_arg)
+        return parameter
+    names = ", ".join(repr(p.name) for p in parameters)
+    raise fail("subject-arg-unknown", parameter=subject_arg, detail=f"its parameters: {names}")
 
 
-def _flavour(kind: HandlerKind) -> str:
-    return "async generator" if kind == "stream" else "async"
+def _message_types(annotation: Any, obj: Any, fn: Any, parameter: str) -> tuple[type, ...]:
+    """The classes an evaluated annotation stands for: ``A`` -> (A,), ``A | B`` -> (A, B)."""
+    found: list[type] = []
+
+    def collect(tp: Any) -> None:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            collect(get_args(tp)[0])
+            return
+        if origin is Union or origin is types.UnionType:
+            for member in get_args(tp):
+                collect(member)
+            return
+        problem: RegistrationProblem | None = None
+        detail = None
+        if tp is None or tp is type(None):
+            problem = "annotation-none"
+        elif tp is Any:
+            problem = "annotation-any"
+        elif isinstance(tp, TypeVar):
+            problem = "annotation-typevar"
+        elif origin is not None and isinstance(origin, type):
+            problem, detail = "annotation-generic", type_name(origin)
+        elif origin is not None or not isinstance(tp, type):
+            problem = "annotation-not-class"
+        if problem is not None:
+            raise RegistrationError(
+                obj, problem, fn=fn, parameter=parameter, annotation=annotation, detail=detail
+            )
+        found.append(tp)
+
+    collect(annotation)
+    return tuple(dict.fromkeys(found))

@@ -1,7 +1,8 @@
-"""How handlers and message types are named in errors, logs and reprs.
+"""How handlers, objects and message types are named in errors, logs and reprs.
 
 Every message the library prints points at user code: a qualified name a
 reader can grep for and, for handlers, the ``file:line`` an editor can jump to.
+Naming never raises: it runs while an error is being reported.
 """
 
 from __future__ import annotations
@@ -10,6 +11,16 @@ import functools
 import inspect
 import os
 from typing import Any
+
+__all__ = [
+    "callable_name",
+    "code_owner",
+    "describe",
+    "object_name",
+    "show_public_path",
+    "source_location",
+    "type_name",
+]
 
 
 def type_name(tp: object) -> str:
@@ -23,9 +34,7 @@ def type_name(tp: object) -> str:
 
 def code_owner(fn: Any) -> Any:
     """The plain function whose code object runs when ``fn`` is called."""
-    seen = 0
-    while seen < 100:  # guards against self-referencing __wrapped__ chains
-        seen += 1
+    for _ in range(100):  # guards against self-referencing __wrapped__ chains
         if isinstance(fn, functools.partial):
             fn = fn.func
         elif inspect.ismethod(fn):
@@ -54,17 +63,24 @@ def callable_name(fn: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}.__call__"
 
 
+def object_name(obj: Any) -> str:
+    """`callable_name` for callables and classes, a short ``repr`` for anything else."""
+    if callable(obj):
+        return callable_name(obj)
+    text = repr(obj)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
 def source_location(fn: Any) -> str | None:
     """``path:line`` where ``fn`` is defined, relative to the working directory when below it."""
-    owner = code_owner(fn)
-    code = getattr(owner, "__code__", None)
+    code = getattr(code_owner(fn), "__code__", None)
     if code is None:
         return None
     path: str = code.co_filename
     try:
         relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        relative = path
+    except (ValueError, OSError):  # another drive on Windows; a deleted working directory
+        relative = os.pardir
     if not relative.startswith(os.pardir):
         path = relative
     return f"{path}:{code.co_firstlineno}"
@@ -72,6 +88,19 @@ def source_location(fn: Any) -> str | None:
 
 def describe(fn: Any) -> str:
     """``module.QualName (path:line)``: the form every error uses to name a handler."""
-    location = source_location(fn)
-    name = callable_name(fn)
+    location = source_location(fn) if callable(fn) else None
+    name = object_name(fn)
     return f"{name} ({location})" if location else name
+
+
+def show_public_path(namespace: dict[str, Any], module: str) -> None:
+    """Name the public module, not the private one, in reprs and tracebacks.
+
+    ``mediator.PublishError`` rather than ``mediator._errors.PublishError``:
+    the private modules are not part of the API.  The first public module to
+    claim a class names it.
+    """
+    for name in namespace["__all__"]:
+        value = namespace[name]
+        if isinstance(value, type) and value.__module__.startswith("mediator._"):
+            value.__module__ = module

@@ -1,8 +1,11 @@
 """Registries: where handlers are collected, checked and routed by type.
 
-A registry only records handlers; a bus is a registry that can also dispatch.
-``bus.include(registry)`` takes over a registry's handlers, so a module can
-declare its handlers without knowing which bus will run them.
+A registry records `HandlerEntry` items (a handler and its modifiers) and
+keeps the routing tables, ``{message type: [entries]}``, for plain and for
+stream handlers.  A bus is a registry that can also dispatch: it overrides the
+one hook, `HandlerRegistry._accept`, to compile the calls of entries about to
+be routed.  ``bus.include(registry)`` takes over a registry's handlers, so a
+module can declare its handlers without knowing which bus will run them.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, overload
 
-from ._errors import BusStateError, CollisionHandlerStoreError, MediatorError, RegistrationError
+from ._chain import Modifier
+from ._errors import BusStateError, DuplicateHandlerError, MediatorError, RegistrationError
 from ._handler import Handler
-from ._modifiers import Modifier, check_modifiers
-from ._names import type_name
-from ._policies import CallableHandlerPolicy, Policy, build_handler, check_policies
+from ._inspect import check_modifiers, check_policies, check_thread, inspect_handler, resolve
+from ._policies import CallableHandlerPolicy, Policy
 
 __all__ = ["EventHandlerRegistry", "HandlerEntry", "HandlerRegistry", "RequestHandlerRegistry"]
 
@@ -41,28 +44,33 @@ class HandlerEntry:
 
 
 class HandlerRegistry:
-    """Common base of registries and buses: ``register``, ``include``, iteration, ``freeze``."""
+    """Common base of registries and buses: ``register``, ``include``, iteration, ``freeze``.
 
-    _accepts_streams: ClassVar[bool] = False
+    Args:
+        policies: how registered objects are turned into handlers (default:
+            ``[CallableHandlerPolicy()]``, the object is the handler).
+        modifiers: modifiers wrapped around every handler registered here.
+    """
+
+    #: One handler per message type (requests), or any number (events).
+    _unique: ClassVar[bool] = False
+    #: Whether stream handlers (async generators) can be registered.
+    _streams: ClassVar[bool] = False
 
     def __init__(
         self,
         policies: Sequence[Policy] | None = None,
         *,
-        modifiers: Sequence[Modifier] = (),
+        modifiers: Sequence[Modifier] | None = (),
     ) -> None:
         where = f"{type(self).__name__}()"
-        self._policies: tuple[Policy, ...] = check_policies(policies, where) or (
-            CallableHandlerPolicy(),
-        )
+        self._policies = check_policies(policies, where) or (CallableHandlerPolicy(),)
         self._modifiers = check_modifiers(modifiers, where)
         self._entries: list[HandlerEntry] = []
-        self._pending: list[HandlerEntry] = []
+        self._pending: list[HandlerEntry] = []  # message annotation not resolved yet
+        self._table: dict[type, list[HandlerEntry]] = {}
+        self._stream_table: dict[type, list[HandlerEntry]] = {}
         self._frozen = False
-        self._setup()
-
-    def _setup(self) -> None:
-        """Hook: create the routing tables (subclasses extend it)."""
 
     # -- registration ---------------------------------------------------------
 
@@ -97,7 +105,7 @@ class HandlerRegistry:
         """Register a handler; usable as ``@register``, ``@register(...)`` or ``register(obj)``.
 
         The handler is inspected now: every mistake in it raises here, naming
-        it. Returns ``obj`` unchanged.
+        it, and leaves the registry unchanged.  Returns ``obj`` unchanged.
 
         Args:
             policies: replace the registry's policies for this handler.
@@ -109,13 +117,12 @@ class HandlerRegistry:
         where = f"{type(self).__name__}.register()"
         chosen = check_policies(policies, where) or self._policies
         own = (*self._modifiers, *check_modifiers(modifiers, where))
-        if not isinstance(thread, bool):
-            raise RegistrationError(f"{where}: thread must be True or False, got {thread!r}")
+        in_thread = check_thread(thread, where)
         localns = _registering_namespace()
 
         def add(target: _T) -> _T:
-            handler = build_handler(
-                target, chosen, thread=thread, streams=self._accepts_streams, localns=localns
+            handler = inspect_handler(
+                target, chosen, thread=in_thread, streams=self._streams, localns=localns
             )
             self._admit([HandlerEntry(handler, own)])
             return target
@@ -128,27 +135,22 @@ class HandlerRegistry:
         """Take over the handlers of a registry (or bus), as they are now.
 
         The included handlers get this registry's modifiers around their own.
-        All or nothing: on a collision nothing is added.
+        All or nothing: on an error nothing is added.
         """
         self._check_open()
         batch: list[HandlerEntry] = []
         for entry in entries:
             if not isinstance(entry, HandlerEntry):
-                raise RegistrationError(
-                    f"{type(self).__name__}.include() takes a registry (or an iterable of its "
-                    f"HandlerEntry items), got an item {entry!r}"
-                )
-            if entry.handler.kind == "stream" and not self._accepts_streams:
-                raise RegistrationError(
-                    f"Cannot include {entry.handler.described} into {type(self).__name__}: it is "
-                    f"a stream handler, and only a LocalRequestBus can run stream handlers"
-                )
+                raise RegistrationError(entry, "include-item")
+            if entry.handler.kind == "stream" and not self._streams:
+                handler = entry.handler
+                raise RegistrationError(handler.obj, "stream-on-event-bus", fn=handler.fn)
             batch.append(entry.stacked(self._modifiers))
         self._admit(batch)
 
     def __iter__(self) -> Iterator[HandlerEntry]:
         """The registered handlers, in registration order."""
-        return iter(list(self._entries))
+        return iter(tuple(self._entries))
 
     @property
     def handlers(self) -> tuple[Handler, ...]:
@@ -160,56 +162,90 @@ class HandlerRegistry:
 
         Resolves message annotations that named classes not yet defined at
         registration, so an unresolvable one fails at start-up rather than on
-        the first message. Calling it again is harmless.
+        the first message.  Calling it again is harmless.
         """
         self._resolve_pending()
         self._frozen = True
+
+    # -- the hook -------------------------------------------------------------
+
+    def _accept(self, entries: Sequence[HandlerEntry]) -> None:
+        """Called before ``entries`` are routed; raising leaves the registry unchanged.
+
+        A bus compiles their calls here and drops the routes it cached.
+        """
 
     # -- internals ------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._frozen:
-            raise BusStateError(
-                f"{type(self).__name__} is frozen: freeze() was called, so no handler can be "
-                f"added any more. Register every handler before calling freeze()"
-            )
+            raise BusStateError("frozen", owner=type(self).__name__)
 
     def _admit(self, entries: list[HandlerEntry]) -> None:
         self._check_open()
-        self._place([entry for entry in entries if entry.handler.unresolved is None])
+        ready = [entry for entry in entries if entry.handler.unresolved is None]
+        if self._unique:
+            self._check_unique(ready)
+        self._accept(ready)
+        self._place(ready)
         self._entries.extend(entries)
         self._pending.extend(entry for entry in entries if entry.handler.unresolved is not None)
-        self._changed()
 
     def _resolve_pending(self) -> None:
-        """Route handlers whose annotation could not be resolved at registration."""
+        """Route the handlers whose message annotation could not be resolved at registration."""
         if not self._pending:
             return
-        ready: list[HandlerEntry] = []
+        resolved: dict[HandlerEntry, HandlerEntry] = {}
         error: MediatorError | None = None
         for entry in self._pending:
             try:
-                entry.handler.resolve()
+                resolved[entry] = HandlerEntry(resolve(entry.handler), entry.modifiers)
             except MediatorError as exc:
                 error = error or exc
-            else:
-                ready.append(entry)
-        if ready:
-            self._place_late(ready)
-            self._pending = [entry for entry in self._pending if entry not in ready]
-            self._changed()
+        if resolved:
+            ready = list(resolved.values())
+            if self._unique:
+                self._check_unique(ready)
+            self._accept(ready)
+            self._entries = [resolved.get(entry, entry) for entry in self._entries]
+            self._pending = [entry for entry in self._pending if entry not in resolved]
+            # Rebuilt from the full list: registration order holds within each type.
+            self._table.clear()
+            self._stream_table.clear()
+            self._place([entry for entry in self._entries if entry.handler.unresolved is None])
         if error is not None:
             raise error
 
-    def _place(self, entries: list[HandlerEntry]) -> None:
-        """Add resolved entries to the routing tables, all or none."""
-        raise NotImplementedError
+    def _tables(self, entry: HandlerEntry) -> dict[type, list[HandlerEntry]]:
+        return self._stream_table if entry.handler.kind == "stream" else self._table
 
-    def _place_late(self, entries: list[HandlerEntry]) -> None:
-        self._place(entries)
+    def _check_unique(self, entries: Sequence[HandlerEntry]) -> None:
+        staged: set[tuple[bool, type]] = set()
+        for entry in entries:
+            table = self._tables(entry)
+            stream = table is self._stream_table
+            for tp in entry.handler.message_types:
+                existing = table.get(tp)
+                if existing or (stream, tp) in staged:
+                    other = existing[0] if existing else _first(entries, tp, stream)
+                    raise DuplicateHandlerError(
+                        message_type=tp, existing=other.handler, new=entry.handler, stream=stream
+                    )
+                staged.add((stream, tp))
 
-    def _changed(self) -> None:
-        """Hook: the routing tables changed (buses drop their caches)."""
+    def _place(self, entries: Sequence[HandlerEntry]) -> None:
+        for entry in entries:
+            table = self._tables(entry)
+            for tp in entry.handler.message_types:
+                table.setdefault(tp, []).append(entry)
+
+
+def _first(entries: Sequence[HandlerEntry], tp: type, stream: bool) -> HandlerEntry:
+    return next(
+        entry
+        for entry in entries
+        if tp in entry.handler.message_types and (entry.handler.kind == "stream") == stream
+    )
 
 
 def _registering_namespace() -> Mapping[str, Any] | None:
@@ -226,57 +262,11 @@ def _registering_namespace() -> Mapping[str, Any] | None:
 
 
 class RequestHandlerRegistry(HandlerRegistry):
-    """Collects request handlers (one per message type) for a `LocalRequestBus`."""
+    """Collects request handlers (one per message type, plus stream handlers) for a bus."""
 
-    _accepts_streams = True
-
-    def _setup(self) -> None:
-        self._calls: dict[type, HandlerEntry] = {}
-        self._streams: dict[type, HandlerEntry] = {}
-
-    def _place(self, entries: list[HandlerEntry]) -> None:
-        staged: dict[tuple[bool, type], HandlerEntry] = {}
-        for entry in entries:
-            streams = entry.handler.kind == "stream"
-            table = self._streams if streams else self._calls
-            for tp in entry.handler.message_types:
-                existing = table.get(tp) or staged.get((streams, tp))
-                if existing is not None:
-                    raise _collision(tp, existing.handler, entry.handler, streams)
-                staged[streams, tp] = entry
-        for (streams, tp), entry in staged.items():
-            (self._streams if streams else self._calls)[tp] = entry
-
-
-def _collision(
-    tp: type, existing: Handler, new: Handler, streams: bool
-) -> CollisionHandlerStoreError:
-    kind = "stream handler" if streams else "handler"
-    via = ""
-    if len(new.message_types) > 1:
-        via = f" (one of the classes of its annotation {new.annotation!r})"
-    return CollisionHandlerStoreError(
-        f"Cannot register {new.described} for {type_name(tp)}{via}: {existing.described} is "
-        f"already its {kind}. A request has exactly one {kind}: remove one of them, or give them "
-        f"different message classes",
-        message_type=tp,
-        existing=existing,
-        new=new,
-    )
+    _unique = True
+    _streams = True
 
 
 class EventHandlerRegistry(HandlerRegistry):
     """Collects event handlers (any number per message type) for a `LocalEventBus`."""
-
-    def _setup(self) -> None:
-        self._subscribers: dict[type, list[HandlerEntry]] = {}
-
-    def _place(self, entries: list[HandlerEntry]) -> None:
-        for entry in entries:
-            for tp in entry.handler.message_types:
-                self._subscribers.setdefault(tp, []).append(entry)
-
-    def _place_late(self, entries: list[HandlerEntry]) -> None:
-        # Keep registration order within each type: rebuild from the full list.
-        self._subscribers.clear()
-        self._place([entry for entry in self._entries if entry.handler.unresolved is None])

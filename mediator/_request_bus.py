@@ -1,31 +1,26 @@
-"""`LocalRequestBus`: one handler per request type, called in place."""
+"""`LocalRequestBus`: one handler per request type, called in the caller's task."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-from typing import Any, TypeVar, overload
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._errors import AmbiguousHandlerError, LookupHandlerStoreError
+from ._chain import Call, Modifier, build_call, raise_later
+from ._errors import AmbiguousHandlerError, HandlerNotFoundError
 from ._messages import Request, StreamRequest
-from ._names import type_name
-from ._pipeline import Runner, build_runner, raise_later
 from ._registry import HandlerEntry, RequestHandlerRegistry
 from ._routing import nearest
-from ._stream import Stream
+from ._stream import Stream, StreamOpener, stream_opener
 
-__all__ = ["LocalRequestBus", "RequestExecutor"]
+if TYPE_CHECKING:
+    from ._policies import Policy
+
+__all__ = ["LocalRequestBus"]
 
 T = TypeVar("T")
 
 
-class RequestExecutor:
-    """Anything that executes requests (python-mediator's interface)."""
-
-    def execute(self, request: Any, /, **kwargs: Any) -> Coroutine[Any, Any, Any]:
-        raise NotImplementedError
-
-
-class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
+class LocalRequestBus(RequestHandlerRegistry):
     """Runs each request with its one handler, in the caller's task.
 
     ``await bus.execute(request, **kwargs)`` returns the handler's result and
@@ -35,16 +30,22 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
 
     Args:
         policies: how registered objects are turned into handlers (default:
-            ``[CallableHandlerPolicy()]``, plain functions).
-        modifiers: modifier factories wrapped around every handler, outermost.
+            ``[CallableHandlerPolicy()]``, the object is the handler).
+        modifiers: modifiers wrapped around every handler, outermost.
     """
 
-    def _setup(self) -> None:
-        super()._setup()
-        self._runners: dict[HandlerEntry, Runner] = {}
-        # type(request) -> runner, for exact and inherited matches alike.
-        self._call_cache: dict[type, Runner] = {}
-        self._stream_cache: dict[type, Runner] = {}
+    def __init__(
+        self,
+        policies: Sequence[Policy] | None = None,
+        *,
+        modifiers: Sequence[Modifier] | None = (),
+    ) -> None:
+        super().__init__(policies, modifiers=modifiers)
+        self._calls: dict[HandlerEntry, Call] = {}
+        self._openers: dict[HandlerEntry, StreamOpener] = {}
+        # type(request) -> what runs it, for exact and inherited matches alike.
+        self._call_cache: dict[type, Call] = {}
+        self._stream_cache: dict[type, StreamOpener] = {}
 
     @overload
     def execute(self, request: Request[T], /, **kwargs: Any) -> Coroutine[Any, Any, T]: ...
@@ -54,29 +55,24 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
     def execute(self, request: object, /, **kwargs: Any) -> Coroutine[Any, Any, Any]:
         """Run the handler of ``request``; await the result.
 
-        Keyword arguments reach the handler parameters of the same name (see
-        the README); the handler's exceptions propagate unchanged.
+        Keyword arguments reach the handler parameters of the same name; the
+        handler's exceptions propagate unchanged.
 
         Raises (when awaited):
-            LookupHandlerStoreError: no handler takes this type.
+            HandlerNotFoundError: no handler takes this type.
             AmbiguousHandlerError: two equally close base classes have handlers.
             MissingArgumentError: a required handler parameter was not given.
         """
         # Not `async def`: returning the handler's own coroutine saves a frame
-        # per call. Errors are still raised when the result is awaited.
+        # per call.  Errors are still raised when the result is awaited.
         try:
-            return self._call_cache[type(request)](request, kwargs)  # type: ignore[no-any-return]
+            return self._call_cache[type(request)](request, kwargs)  # type: ignore[return-value]
         except KeyError:
             pass  # not cached yet: routed below, so routing errors do not chain this KeyError
         except Exception as error:  # an argument error, raised before the handler ran
             return raise_later(error)
-        return self._execute_uncached(request, kwargs)
-
-    def _execute_uncached(
-        self, request: object, kwargs: dict[str, Any]
-    ) -> Coroutine[Any, Any, Any]:
         try:
-            return self._route(type(request), streams=False)(request, kwargs)  # type: ignore[no-any-return]
+            return self._route(type(request))(request, kwargs)  # type: ignore[return-value]
         except Exception as error:
             return raise_later(error)
 
@@ -90,79 +86,57 @@ class LocalRequestBus(RequestHandlerRegistry, RequestExecutor):
 
         Routing and argument errors are raised here, before iteration.
         """
-        run = self._stream_cache.get(type(request))
-        if run is None:
-            run = self._route(type(request), streams=True)
-        items = run(request, kwargs)
-        return items if isinstance(items, Stream) else Stream(items)
+        open_ = self._stream_cache.get(type(request))
+        if open_ is None:
+            open_ = self._route_stream(type(request))
+        return open_(request, kwargs)
 
     # -- internals ------------------------------------------------------------
 
-    def _place(self, entries: list[HandlerEntry]) -> None:
-        runners = {
-            entry: build_runner(entry.handler, entry.modifiers, own_kwargs=False)
-            for entry in entries
-        }
-        super()._place(entries)
-        self._runners.update(runners)
-
-    def _changed(self) -> None:
+    def _accept(self, entries: Sequence[HandlerEntry]) -> None:
+        calls: dict[HandlerEntry, Call] = {}
+        openers: dict[HandlerEntry, StreamOpener] = {}
+        for entry in entries:
+            if entry.handler.kind == "stream":
+                openers[entry] = stream_opener(entry.handler, entry.modifiers)
+            else:
+                calls[entry] = build_call(entry.handler, entry.modifiers, copy_kwargs=False)
+        self._calls.update(calls)
+        self._openers.update(openers)
         self._call_cache.clear()
         self._stream_cache.clear()
 
-    def _route(self, tp: type, *, streams: bool) -> Runner:
-        self._resolve_pending()
-        found = nearest(tp, self._streams if streams else self._calls)
-        if len(found) == 1:
-            run = self._runners[found[0][1]]
-            (self._stream_cache if streams else self._call_cache)[tp] = run
-            return run
-        if found:
-            pairs = " and ".join(
-                f"{type_name(cls)} (handled by {entry.handler.described})" for cls, entry in found
-            )
-            raise AmbiguousHandlerError(
-                f"No handler for {type_name(tp)}: it has no handler of its own, and its base "
-                f"classes {pairs} are equally close to it. Register a handler for "
-                f"{type_name(tp)} itself to choose",
-                message_type=tp,
-                candidates=[entry.handler for _, entry in found],
-            )
-        raise self._not_found(tp, streams)
+    def _route(self, tp: type) -> Call:
+        call = self._calls[self._find(tp, stream=False)]
+        self._call_cache[tp] = call
+        return call
 
-    def _not_found(self, tp: type, streams: bool) -> LookupHandlerStoreError:
-        other = nearest(tp, self._calls if streams else self._streams)
-        if other:
-            handler = other[0][1].handler
-            if streams:
-                use = (
-                    f"it is handled by {handler.described}, which returns a single result: "
-                    f"use `await bus.execute(...)` instead of bus.stream()"
-                )
-            else:
-                use = (
-                    f"it is handled by the stream handler {handler.described}: iterate "
-                    f"`bus.stream(...)` instead of awaiting bus.execute()"
-                )
-            return LookupHandlerStoreError(
-                f"No {'stream ' if streams else ''}handler for {type_name(tp)}: {use}",
-                message_type=tp,
-            )
-        table = self._streams if streams else self._calls
-        known = sorted(type_name(t) for t in table)
-        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
-        namesakes = [t for t in table if t.__qualname__ == tp.__qualname__ and t is not tp]
-        hint = (
-            f" A handler is registered for another class of the same name, "
-            f"{type_name(namesakes[0])}: is the class defined (or imported) twice?"
-            if namesakes
-            else ""
+    def _route_stream(self, tp: type) -> StreamOpener:
+        open_ = self._openers[self._find(tp, stream=True)]
+        self._stream_cache[tp] = open_
+        return open_
+
+    def _find(self, tp: type, *, stream: bool) -> HandlerEntry:
+        self._resolve_pending()
+        table, other = (
+            (self._stream_table, self._table) if stream else (self._table, self._stream_table)
         )
-        kind = "stream handler" if streams else "handler"
-        decorator = "an `async def` generator" if streams else "an `async def` function"
-        return LookupHandlerStoreError(
-            f"No {kind} for {type_name(tp)}. Register {decorator} whose first parameter is "
-            f"annotated with {tp.__qualname__} (or a base class of it) using @bus.register. "
-            f"Registered: {shown or 'nothing yet'}.{hint}",
-            message_type=tp,
+        found = nearest(tp, table)
+        if len(found) == 1:
+            return found[0][1]
+        if found:
+            raise AmbiguousHandlerError(
+                tp,
+                bases=[cls for cls, _ in found],
+                candidates=[entry.handler for _, entry in found],
+                stream=stream,
+            )
+        elsewhere = nearest(tp, other)
+        namesakes = [t for t in table if t.__qualname__ == tp.__qualname__ and t is not tp]
+        raise HandlerNotFoundError(
+            tp,
+            stream=stream,
+            registered=list(table),
+            other=elsewhere[0][1].handler if elsewhere else None,
+            namesake=namesakes[0] if namesakes else None,
         )

@@ -1,13 +1,13 @@
 """Which registered handlers a concrete message type reaches.
 
-Pure functions over ``{type: value}`` tables; the buses cache their answers
+Pure functions over ``{type: [values]}`` tables; the buses cache their answers
 per concrete type, so these run once per type (and again only after a
 registration changes the tables).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 __all__ = ["along_mro", "nearest"]
@@ -15,17 +15,20 @@ __all__ = ["along_mro", "nearest"]
 V = TypeVar("V")
 
 
-def nearest(tp: type, table: Mapping[type, V]) -> list[tuple[type, V]]:
+def nearest(tp: type, table: Mapping[type, Sequence[V]]) -> list[tuple[type, V]]:
     """The ``(class, value)`` pairs registered for the classes closest to ``tp``.
 
-    ``tp`` itself is at distance 0, its ``__bases__`` at 1, and so on (breadth
-    first, each class counted at its shortest distance).  More than one pair
-    in the answer means an ambiguity: two bases equally close to ``tp``, each
-    with its own handler.  A handler registered for several of those bases
-    (a union annotation) counts once, not as an ambiguity.
+    ``table`` maps each class to its values (one, for requests); the answer
+    pairs a class with its first value.  ``tp`` itself is at distance 0, its
+    ``__bases__`` at 1, and so on (breadth first, each class counted at its
+    shortest distance).  More than one pair in the answer means an ambiguity:
+    two bases equally close to ``tp``, each with its own handler.  A handler
+    registered for several of those bases (a union annotation) counts once,
+    not as an ambiguity.
     """
-    if tp in table:
-        return [(tp, table[tp])]
+    own = table.get(tp)
+    if own:
+        return [(tp, own[0])]
     level: list[type] = [tp]
     seen = {tp}
     while level:
@@ -37,9 +40,9 @@ def nearest(tp: type, table: Mapping[type, V]) -> list[tuple[type, V]]:
                     following.append(base)
         found: list[tuple[type, V]] = []
         for cls in following:
-            value = table.get(cls)
-            if value is not None and not any(value is other for _, other in found):
-                found.append((cls, value))
+            values = table.get(cls)
+            if values and not any(values[0] is other for _, other in found):
+                found.append((cls, values[0]))
         if found:
             return found
         level = following

@@ -1,12 +1,20 @@
-"""The object ``bus.stream(...)`` returns."""
+"""The object ``bus.stream(...)`` returns, and how a stream handler is opened."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-__all__ = ["Stream"]
+from ._chain import build_call
+from ._invoke import compile_opener
+
+if TYPE_CHECKING:
+    from ._chain import Modifier
+    from ._handler import Handler
+
+__all__ = ["Stream", "StreamOpener", "stream_opener"]
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -74,3 +82,22 @@ async def _close(iterator: Any) -> None:
     aclose = getattr(iterator, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+#: ``open(request, kwargs)`` -> the `Stream` of one ``bus.stream()`` call.
+StreamOpener = Callable[[Any, dict[str, Any]], Stream[Any]]
+
+
+def stream_opener(handler: Handler, modifiers: Sequence[Modifier]) -> StreamOpener:
+    """How ``bus.stream()`` starts this handler.
+
+    Without modifiers the `Stream` iterates the handler's own generator, so an
+    item costs what it costs without the bus, and argument errors are raised
+    by ``bus.stream()`` itself.  With modifiers the chain runs (it is
+    awaitable) when iteration starts.
+    """
+    if not modifiers:
+        open_ = compile_opener(handler)
+        return lambda request, kwargs: Stream(open_(request, kwargs))
+    chain = build_call(handler, modifiers, copy_kwargs=False)
+    return lambda request, kwargs: Stream(start=functools.partial(chain, request, kwargs))

@@ -1,10 +1,11 @@
 """Requests (commands and queries): python-mediator's ``mediator.request`` path."""
 
+from ._legacy import RequestExecutor as RequestExecutor
 from ._messages import Request as Request
 from ._messages import StreamRequest as StreamRequest
+from ._names import show_public_path as _show_public_path
 from ._registry import RequestHandlerRegistry as RequestHandlerRegistry
 from ._request_bus import LocalRequestBus as LocalRequestBus
-from ._request_bus import RequestExecutor as RequestExecutor
 from ._stream import Stream as Stream
 
 __all__ = (
@@ -15,3 +16,5 @@ __all__ = (
     "Stream",
     "StreamRequest",
 )
+
+_show_public_path(globals(), __name__)

@@ -1,4 +1,8 @@
-"""Every mistake in a handler is reported at registration, naming handler, parameter and fix."""
+"""Every mistake in a handler is reported at registration, naming handler, parameter and fix.
+
+The tests assert the errors' fields; `tests/test_errors.py` renders each
+error class once.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,9 @@ from typing import Annotated, Any, Literal, Optional, TypeVar, Union
 
 import pytest
 
-from mediator import (
-    CallableHandlerPolicy,
-    EventHandlerRegistry,
-    LocalEventBus,
-    LocalRequestBus,
-    MethodHandlerPolicy,
-    ModifierError,
-    RegistrationError,
-)
+from mediator import EventHandlerRegistry, LocalEventBus, LocalRequestBus, RegistrationError
+from mediator.common.factory import CallableHandlerPolicy, MethodHandlerPolicy
+from mediator.errors import ConfigurationError, ModifierError
 
 T = TypeVar("T")
 HERE = re.escape(__file__.rsplit("/", 1)[-1])
@@ -27,87 +25,101 @@ class Ping:
     pass
 
 
-def located(name: str) -> str:
-    """The pattern of a handler reference: qualified name then (file:line)."""
-    return rf"test_registration_errors\.[\w.<>]*{name} \([^)]*{HERE}:\d+\)"
-
-
-def registers(bus: Any, handler: Any, **options: Any) -> str:
-    """Register and return the error message, checking the bus did not change."""
+def fails(bus: Any, handler: Any, **options: Any) -> RegistrationError:
+    """Register, expecting a RegistrationError, and check the bus did not change."""
     before = list(bus)
     with pytest.raises(RegistrationError) as caught:
         bus.register(handler, **options)
     assert list(bus) == before
     assert isinstance(caught.value, TypeError)
-    return str(caught.value)
+    return caught.value
+
+
+def located(error: RegistrationError, name: str) -> None:
+    """The error names the handler by qualified name and file:line."""
+    assert re.fullmatch(
+        rf"test_registration_errors\.[\w.<>]*{name} \([^)]*{HERE}:\d+\)", error.where
+    )
 
 
 def test_no_parameters() -> None:
     async def handler() -> None: ...
 
-    message = registers(LocalRequestBus(), handler)
-    assert re.search(f"Cannot register {located('handler')}: it takes no parameters", message)
-    assert "async def handle(message: UserCreated)" in message
+    error = fails(LocalRequestBus(), handler)
+    assert (error.problem, error.obj, error.parameter) == ("no-parameters", handler, None)
+    located(error, "handler")
 
 
 def test_unannotated_message_parameter() -> None:
     async def handler(query, user: str) -> None:  # type: ignore[no-untyped-def]
         ...
 
-    message = registers(LocalRequestBus(), handler)
-    assert re.search(located("handler"), message)
-    assert "message parameter 'query' has no type annotation" in message
-    assert "`query: UserCreated`" in message
+    error = fails(LocalRequestBus(), handler)
+    assert (error.problem, error.parameter) == ("unannotated", "query")
+    located(error, "handler")
 
 
 @pytest.mark.parametrize(
-    ("annotation", "problem", "fix"),
+    ("annotation", "problem", "detail"),
     [
-        (list[int], "is a parameterized type", "annotate it as list"),
-        (Optional[Ping], "includes None", "drop the None"),  # noqa: UP045 - the spelling is the test
-        (Ping | None, "includes None", "drop the None"),
-        (Any, "is Any", "annotate it as `object`"),
-        (T, "is a type variable", "name the message class"),
-        (Literal["x"], "is not a class", "message class"),
-        (42, "is not a class", "routes by type(message)"),
-        (Annotated[list[str], "meta"], "is a parameterized type", "list"),
+        (list[int], "annotation-generic", "list"),
+        (Optional[Ping], "annotation-none", None),  # noqa: UP045 - the spelling is the test
+        (Ping | None, "annotation-none", None),
+        (Any, "annotation-any", None),
+        (T, "annotation-typevar", None),
+        (Literal["x"], "annotation-not-class", None),
+        (42, "annotation-not-class", None),
+        (Annotated[list[str], "meta"], "annotation-generic", "list"),
     ],
 )
-def test_annotation_that_is_not_a_class(annotation: Any, problem: str, fix: str) -> None:
+def test_annotation_that_is_not_a_class(annotation: Any, problem: str, detail: str | None) -> None:
     async def handler(message: Any) -> None: ...
 
     handler.__annotations__["message"] = annotation
-    message = registers(LocalEventBus(), handler)
-    assert re.search(located("handler"), message)
-    assert f"the annotation of its message parameter 'message', {annotation!r}" in message or (
-        "message parameter 'message'" in message
-    )
-    assert problem in message
-    assert fix in message
+    error = fails(LocalEventBus(), handler)
+    assert (error.problem, error.parameter, error.detail) == (problem, "message", detail)
+    assert error.annotation == annotation
+    located(error, "handler")
 
 
 def test_string_annotation_that_cannot_be_evaluated() -> None:
     async def handler(message: Any) -> None: ...
 
     handler.__annotations__["message"] = "Ping["
-    message = registers(LocalRequestBus(), handler)
-    assert re.search(located("handler"), message)
-    assert "'Ping[', cannot be evaluated (SyntaxError" in message
+    error = fails(LocalRequestBus(), handler)
+    assert (error.problem, error.annotation) == ("annotation-error", "Ping[")
+    assert error.detail is not None and error.detail.startswith("SyntaxError")
 
 
 def test_not_callable() -> None:
-    message = registers(LocalRequestBus(), 42)
-    assert "Cannot register 42: no handler policy applies to it" in message
-    assert "CallableHandlerPolicy(): it is not callable" in message
+    error = fails(LocalRequestBus(), 42)
+    assert (error.problem, error.obj, error.where) == ("no-policy", 42, "42")
+    assert error.detail == "CallableHandlerPolicy(): it is not callable"
 
 
 def test_object_without_policy_for_it_suggests_a_method_policy() -> None:
     class Service:
         async def handle(self, message: Ping) -> None: ...
 
-    message = registers(LocalRequestBus(), Service())
-    assert "no handler policy applies" in message
-    assert "MethodHandlerPolicy(name='handle')" in message
+    error = fails(LocalRequestBus(), Service())
+    assert (error.problem, error.parameter) == ("no-policy", "handle")
+    assert "MethodHandlerPolicy(name='handle')" in str(error)
+
+
+def test_a_method_policy_that_does_not_apply_says_why() -> None:
+    class Service:
+        async def run(self, message: Ping) -> None: ...
+
+    policies = [
+        MethodHandlerPolicy(name="handle"),
+        MethodHandlerPolicy(name="run", subtype_of=[int]),
+    ]
+    error = fails(LocalRequestBus(), Service(), policies=policies)
+    assert error.problem == "no-policy"
+    assert error.detail == (
+        "MethodHandlerPolicy(name='handle'): it has no method 'handle'; "
+        "MethodHandlerPolicy(name='run'): it is not an instance of int"
+    )
 
 
 def test_a_class_instead_of_an_instance() -> None:
@@ -115,29 +127,30 @@ def test_a_class_instead_of_an_instance() -> None:
         async def handle(self, message: Ping) -> None: ...
 
     bus = LocalRequestBus(policies=[MethodHandlerPolicy(name="handle")])
-    message = registers(bus, Service)
-    assert "test_a_class_instead_of_an_instance.<locals>.Service: it is a class" in message
-    assert "bus.register(Service(...))" in message
-    message = registers(LocalRequestBus(), Service)
-    assert "it is a class" in message
+    error = fails(bus, Service)
+    assert (error.problem, error.obj) == ("class", Service)
+    assert error.where == f"{__name__}.test_a_class_instead_of_an_instance.<locals>.Service"
+    assert fails(LocalRequestBus(), Service).problem == "class"
 
 
 def test_sync_generator() -> None:
     def handler(message: Ping):  # type: ignore[no-untyped-def]
         yield 1
 
-    message = registers(LocalRequestBus(), handler)
-    assert re.search(f"{located('handler')}: it is a sync generator function", message)
-    assert "add `async`" in message
+    error = fails(LocalRequestBus(), handler)
+    assert error.problem == "sync-generator"
+    located(error, "handler")
 
 
 def test_thread_option_on_an_async_handler() -> None:
     async def handler(message: Ping) -> None: ...
 
-    message = registers(LocalRequestBus(), handler, thread=True)
-    assert re.search(
-        f"{located('handler')}: thread=True was given but it is an async function", message
-    )
+    async def stream(message: Ping):  # type: ignore[no-untyped-def]
+        yield 1
+
+    error = fails(LocalRequestBus(), handler, thread=True)
+    assert (error.problem, error.detail) == ("thread-on-async", "async")
+    assert fails(LocalRequestBus(), stream, thread=True).detail == "async generator"
 
 
 def test_stream_handler_on_an_event_bus() -> None:
@@ -145,17 +158,16 @@ def test_stream_handler_on_an_event_bus() -> None:
         yield 1
 
     for bus in (LocalEventBus(), EventHandlerRegistry()):
-        message = registers(bus, handler)
-        assert re.search(located("handler"), message)
-        assert "event handlers cannot stream" in message
+        error = fails(bus, handler)
+        assert error.problem == "stream-on-event-bus"
+        located(error, "handler")
 
 
 def test_positional_only_extra_without_default() -> None:
     async def handler(message: Ping, user: str, /) -> None: ...
 
-    message = registers(LocalRequestBus(), handler)
-    assert re.search(located("handler"), message)
-    assert "parameter 'user' is positional-only and has no default" in message
+    error = fails(LocalRequestBus(), handler)
+    assert (error.problem, error.parameter) == ("positional-only", "user")
 
 
 def test_first_parameter_variadic() -> None:
@@ -163,8 +175,9 @@ def test_first_parameter_variadic() -> None:
 
     async def stars(**messages: Ping) -> None: ...
 
-    assert "its first parameter is *messages" in registers(LocalRequestBus(), star)
-    assert "it only takes **messages" in registers(LocalRequestBus(), stars)
+    error = fails(LocalRequestBus(), star)
+    assert (error.problem, error.parameter, error.detail) == ("variadic-message", "messages", "*")
+    assert fails(LocalRequestBus(), stars).detail == "**"
 
 
 def test_subject_arg_errors() -> None:
@@ -173,75 +186,82 @@ def test_subject_arg_errors() -> None:
     def policy(name: str) -> list[CallableHandlerPolicy]:
         return [CallableHandlerPolicy(subject_arg=name)]
 
-    message = registers(LocalRequestBus(), handler, policies=policy("missing"))
-    assert re.search(located("handler"), message)
-    assert (
-        "subject_arg='missing' names no parameter of it (its parameters: 'user', 'query', 'rest')"
-        in message
-    )
-    assert "names its variadic parameter" in registers(
-        LocalRequestBus(), handler, policies=policy("rest")
-    )
+    error = fails(LocalRequestBus(), handler, policies=policy("missing"))
+    assert (error.problem, error.parameter) == ("subject-arg-unknown", "missing")
+    assert error.detail == "its parameters: 'user', 'query', 'rest'"
+    error = fails(LocalRequestBus(), handler, policies=policy("rest"))
+    assert (error.problem, error.parameter) == ("subject-arg-variadic", "rest")
 
     async def positional(first: Ping, second: Ping, /) -> None: ...
 
-    assert "positional-only parameter that is not the first" in registers(
-        LocalRequestBus(), positional, policies=policy("second")
-    )
+    error = fails(LocalRequestBus(), positional, policies=policy("second"))
+    assert (error.problem, error.parameter) == ("subject-arg-positional", "second")
 
 
 def test_arg_map_errors() -> None:
     async def handler(query: Ping, user: str) -> None: ...
 
-    message = registers(
-        LocalRequestBus(), handler, policies=[CallableHandlerPolicy(arg_map={"who": "usr"})]
-    )
-    assert re.search(located("handler"), message)
-    assert (
-        "arg_map maps 'who' to 'usr', but it has no parameter 'usr' (injectable parameters: 'user')"
-        in message
-    )
-    message = registers(
-        LocalRequestBus(), handler, policies=[CallableHandlerPolicy(arg_map={"q": "query"})]
-    )
-    assert "arg_map maps 'q' onto its message parameter 'query'" in message
+    unknown = [CallableHandlerPolicy(arg_map={"who": "usr"})]
+    error = fails(LocalRequestBus(), handler, policies=unknown)
+    assert (error.problem, error.parameter, error.detail) == ("arg-map-unknown", "usr", "who")
+    onto_message = [CallableHandlerPolicy(arg_map={"q": "query"})]
+    error = fails(LocalRequestBus(), handler, policies=onto_message)
+    assert (error.problem, error.parameter, error.detail) == ("arg-map-message", "query", "q")
 
 
-def test_bad_options() -> None:
+def test_bad_options_are_reported_where_they_are_given() -> None:
     async def handler(query: Ping) -> None: ...
 
     bus = LocalRequestBus()
-    with pytest.raises(RegistrationError, match="policies must be a non-empty list"):
-        bus.register(handler, policies=[])
-    with pytest.raises(RegistrationError, match="is not a handler policy"):
-        bus.register(handler, policies=["handle"])  # type: ignore[list-item]
-    with pytest.raises(RegistrationError, match="thread must be True or False"):
-        bus.register(handler, thread="yes")  # type: ignore[arg-type]
-    with pytest.raises(ModifierError, match="modifiers must be a sequence"):
-        bus.register(handler, modifiers=object())  # type: ignore[arg-type]
-    with pytest.raises(ModifierError, match=r"<built-in function print> is not an async function"):
-        bus.register(handler, modifiers=[print])  # type: ignore[list-item]
-
-    async def two_arguments(message: Any, call_next: Any) -> Any: ...
-
-    with pytest.raises(
-        ModifierError, match=r"cannot be called with \(message, kwargs, call_next\)"
-    ):
-        bus.register(handler, modifiers=[two_arguments])
-    with pytest.raises(ModifierError, match="is neither callable nor has a create"):
-        bus.register(handler, modifiers=[42])  # type: ignore[list-item]
-    with pytest.raises(RegistrationError, match=r"LocalRequestBus\(\): policies must be"):
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"policies": []}, "policies", "policies"),
+        ({"policies": ["handle"]}, "policy", "policies"),
+        ({"thread": "yes"}, "thread", "thread"),
+    ]
+    for options, problem, option in cases:
+        with pytest.raises(ConfigurationError) as caught:
+            bus.register(handler, **options)
+        assert (caught.value.problem, caught.value.option) == (problem, option)
+        assert caught.value.where == "LocalRequestBus.register()"
+        assert isinstance(caught.value, TypeError) and isinstance(caught.value, ValueError)
+    with pytest.raises(ConfigurationError) as caught:
         LocalRequestBus(policies="handle")  # type: ignore[arg-type]
+    assert (caught.value.where, caught.value.value) == ("LocalRequestBus()", "handle")
     assert len(bus.handlers) == 0
 
 
-def test_modifier_class_instead_of_instance() -> None:
-    class Passthrough:
-        def create(self, call: Any, **kwargs: Any) -> Any:
-            return call
+async def _two_arguments(message: Any, call_next: Any) -> Any: ...
 
-    with pytest.raises(ModifierError, match=r"Passthrough is a class; pass an instance of it"):
-        LocalRequestBus(modifiers=[Passthrough])  # type: ignore[list-item]
+
+class _FactoryClass:
+    def create(self, call: Any, **kwargs: Any) -> Any:
+        return call
+
+
+@pytest.mark.parametrize(
+    ("modifiers", "problem"),
+    [
+        (object(), "not-a-sequence"),
+        ([print], "not-async"),
+        ([_two_arguments], "signature"),
+        ([42], "not-callable"),
+        ([_FactoryClass], "class"),
+    ],
+)
+def test_bad_modifiers(modifiers: Any, problem: str) -> None:
+    async def handler(query: Ping) -> None: ...
+
+    bus = LocalRequestBus()
+    with pytest.raises(ModifierError) as caught:
+        bus.register(handler, modifiers=modifiers)
+    assert caught.value.problem == problem
+    assert caught.value.where == "LocalRequestBus.register()"
+    if problem != "not-a-sequence":
+        assert caught.value.modifier is modifiers[0]
+    with pytest.raises(ModifierError) as caught:
+        LocalEventBus(modifiers=modifiers)
+    assert (caught.value.problem, caught.value.where) == (problem, "LocalEventBus()")
+    assert len(bus.handlers) == 0
 
 
 def test_annotated_and_unions_are_accepted() -> None:
@@ -263,3 +283,24 @@ def test_annotated_and_unions_are_accepted() -> None:
     assert [h.message_types for h in bus.handlers] == [(Ping,), (Ping, Pong), (Ping, Pong)]
     assert bus.handlers[1].key == (Ping, Pong)
     assert bus.handlers[0].key is Ping
+
+
+def test_the_handler_record_describes_the_handler() -> None:
+    bus = LocalRequestBus()
+
+    async def get(query: Ping, user: str, tenant: str = "-", **rest: Any) -> None: ...
+
+    bus.register(get)
+    (handler,) = bus.handlers
+    assert (handler.obj, handler.fn, handler.kind) == (get, get, "async")
+    assert handler.name == f"{__name__}.test_the_handler_record_describes_the_handler.<locals>.get"
+    assert (handler.message_parameter, handler.message_by_keyword) == ("query", False)
+    assert (handler.injectable, handler.required, handler.var_keyword) == (
+        ("user", "tenant"),
+        ("user",),
+        True,
+    )
+    assert handler.location is not None and re.fullmatch(rf".*{HERE}:\d+", handler.location)
+    assert repr(handler) == f"<Handler {handler.described} for test_registration_errors.Ping>"
+    with pytest.raises(AttributeError):
+        handler.kind = "sync"  # type: ignore[misc]

@@ -11,13 +11,8 @@ from typing import Any
 
 import pytest
 
-from mediator import (
-    LocalEventBus,
-    LocalRequestBus,
-    MethodHandlerPolicy,
-    MissingArgumentError,
-    PublishError,
-)
+from mediator import LocalEventBus, LocalRequestBus, MissingArgumentError, PublishError
+from mediator.common.factory import MethodHandlerPolicy
 
 tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="none")
 
@@ -91,9 +86,10 @@ async def test_missing_argument_and_a_type_error_from_the_body(thread: bool) -> 
     def add(command: Add, user: str) -> int:
         return command.a + "text"  # type: ignore[operator, no-any-return]
 
-    with pytest.raises(MissingArgumentError, match="'user'"):
+    with pytest.raises(MissingArgumentError) as caught:
         await bus.execute(Add(1, 1))
-    with pytest.raises(TypeError, match="unsupported operand") as caught:
+    assert caught.value.parameters == ("user",)
+    with pytest.raises(TypeError, match="unsupported operand") as caught:  # from the body
         await bus.execute(Add(1, 1), user="ada")
     assert not isinstance(caught.value, MissingArgumentError)
 

@@ -1,7 +1,14 @@
-"""Registry types and errors: python-mediator's ``mediator.common.registry`` path."""
+"""Registry types and errors: python-mediator's ``mediator.common.registry`` path.
 
-from .._errors import CollisionHandlerStoreError as CollisionHandlerStoreError
-from .._errors import LookupHandlerStoreError as LookupHandlerStoreError
+The store classes are gone; their error names remain, as the errors this
+library raises in their place.
+"""
+
+from .._legacy import CollisionHandlerStoreError as CollisionHandlerStoreError
+from .._legacy import HandlerStoreError as HandlerStoreError
+from .._legacy import InspectionHandlerStoreError as InspectionHandlerStoreError
+from .._legacy import LookupHandlerStoreError as LookupHandlerStoreError
+from .._names import show_public_path as _show_public_path
 from .._registry import HandlerEntry as HandlerEntry
 from .._registry import HandlerRegistry as HandlerRegistry
 
@@ -9,5 +16,9 @@ __all__ = (
     "CollisionHandlerStoreError",
     "HandlerEntry",
     "HandlerRegistry",
+    "HandlerStoreError",
+    "InspectionHandlerStoreError",
     "LookupHandlerStoreError",
 )
+
+_show_public_path(globals(), __name__)

@@ -10,21 +10,18 @@ from dataclasses import dataclass
 from typing import Any, assert_type
 
 from mediator import (
-    ActionCallType,
-    ActionResult,
-    ActionSubject,
-    CallableHandlerPolicy,
     EventAggregate,
     Handler,
     LocalEventBus,
     LocalRequestBus,
-    ModifierFactory,
     PublishError,
     Request,
     RequestHandlerRegistry,
     Stream,
     StreamRequest,
 )
+from mediator.common.factory import CallableHandlerPolicy
+from mediator.common.modifiers import ActionCallType, ActionResult, ActionSubject, ModifierFactory
 
 
 @dataclass

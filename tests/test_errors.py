@@ -1,0 +1,271 @@
+"""Each error class renders its message from its fields, once, here.
+
+A message is a first line naming the handler (qualified name, file:line) or
+the call, and the problem, then a ``Tip:`` line with the fix.  Other tests
+assert fields only.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from mediator import Handler, LocalEventBus, LocalRequestBus, PublishError
+from mediator.errors import (
+    AmbiguousHandlerError,
+    BusStateError,
+    BusStateProblem,
+    ConfigEventAggregateError,
+    ConfigurationError,
+    ConfigurationProblem,
+    DuplicateHandlerError,
+    HandlerArgumentError,
+    HandlerNotFoundError,
+    MediatorError,
+    MissingArgumentError,
+    ModifierError,
+    ModifierProblem,
+    RegistrationError,
+    RegistrationProblem,
+    UnresolvedAnnotationError,
+)
+
+HERE = __file__.rsplit("/", 1)[-1]
+
+
+@dataclass
+class Ping:
+    pass
+
+
+class Base: ...
+
+
+class Other: ...
+
+
+class Child(Base, Other): ...
+
+
+async def on_ping(message: Ping, user: str) -> None: ...
+
+
+async def on_base(message: Base) -> None: ...
+
+
+async def on_other(message: Other) -> None: ...
+
+
+def handler_of(fn: Any) -> Handler:
+    bus = LocalRequestBus()
+    bus.register(fn)
+    return bus.handlers[0]
+
+
+def described(fn: Any) -> str:
+    """How errors name a module-level function of this file, with a line-number wildcard."""
+    return rf"test_errors\.{fn.__name__} \(tests/{HERE}:\d+\)"
+
+
+def test_registration_error() -> None:
+    async def handler(event):  # type: ignore[no-untyped-def]
+        ...
+
+    with pytest.raises(RegistrationError) as caught:
+        LocalEventBus().register(handler)
+    assert re.fullmatch(
+        rf"Cannot register test_errors\.test_registration_error\.<locals>\.handler "
+        rf"\(tests/{HERE}:\d+\): its message parameter 'event' has no type annotation\.\n"
+        r"Tip: Annotate it with the message class, `event: UserCreated`: the bus routes each "
+        r"message by that annotation\.",
+        str(caught.value),
+    )
+
+
+@pytest.mark.parametrize("problem", typing.get_args(RegistrationProblem))
+def test_every_registration_problem_renders_a_problem_and_a_tip(problem: Any) -> None:
+    if problem == "unresolved":
+        return  # UnresolvedAnnotationError, below
+    error = RegistrationError(on_ping, problem, parameter="x", annotation=int, detail="d")
+    first, tip = str(error).split("\n")
+    assert first.startswith("Cannot register test_errors.on_ping (")
+    assert tip.startswith("Tip: ") and tip.endswith(".")
+
+
+def test_unresolved_annotation_error() -> None:
+    async def pay(invoice: Invoice) -> None:  # type: ignore[name-defined]  # noqa: F821
+        ...
+
+    bus = LocalRequestBus()
+    bus.register(pay)
+    with pytest.raises(UnresolvedAnnotationError) as caught:
+        bus.freeze()
+    assert re.fullmatch(
+        r"Cannot route messages to test_errors\.test_unresolved_annotation_error\.<locals>\.pay "
+        rf"\(tests/{HERE}:\d+\): the annotation of its message parameter 'invoice', 'Invoice', "
+        r"names 'Invoice', which is not defined in module test_errors\.\n"
+        r"Tip: Import the class at run time, not only under `if TYPE_CHECKING:`, and define it "
+        r"at module level \(a string annotation cannot see a class local to a function\)\. "
+        r"Until it resolves, the bus routes no message: this handler could be the one for it\.",
+        str(caught.value),
+    )
+
+
+def test_duplicate_handler_error() -> None:
+    error = DuplicateHandlerError(
+        message_type=Base, existing=handler_of(on_base), new=handler_of(on_other), stream=False
+    )
+    assert re.fullmatch(
+        rf"Cannot register {described(on_other)} for test_errors\.Base: {described(on_base)} "
+        r"is already its handler\.\n"
+        r"Tip: A request has exactly one handler: remove one of them, or give them different "
+        r"message classes\.",
+        str(error),
+    )
+
+
+def test_handler_not_found_error() -> None:
+    registered = [type(f"Message{index}", (), {}) for index in range(12)]
+    error = HandlerNotFoundError(Ping, registered=registered)
+    assert str(error) == (
+        "No handler for test_errors.Ping (registered: test_errors.Message0, test_errors.Message1, "
+        "test_errors.Message10, test_errors.Message11, test_errors.Message2, "
+        "test_errors.Message3, test_errors.Message4, test_errors.Message5, "
+        "test_errors.Message6, test_errors.Message7 and 2 more).\n"
+        "Tip: Register an `async def` function whose first parameter is annotated with Ping "
+        "(or a base class of it) with @bus.register."
+    )
+    namesake = type("Ping", (), {"__module__": "elsewhere"})
+    assert str(HandlerNotFoundError(Ping, namesake=namesake)).endswith(
+        "Tip: A handler is registered for another class of the same name, elsewhere.Ping: is "
+        "the class defined (or imported) twice? Otherwise, register an `async def` function "
+        "whose first parameter is annotated with Ping (or a base class of it) with @bus.register."
+    )
+    assert re.fullmatch(
+        rf"No stream handler for test_errors\.Ping: it is handled by {described(on_ping)}, "
+        r"which returns a single result\.\nTip: Use `await bus\.execute\(\.\.\.\)` instead of "
+        r"bus\.stream\(\)\.",
+        str(HandlerNotFoundError(Ping, stream=True, other=handler_of(on_ping))),
+    )
+
+
+def test_ambiguous_handler_error() -> None:
+    error = AmbiguousHandlerError(
+        Child, bases=[Base, Other], candidates=[handler_of(on_base), handler_of(on_other)]
+    )
+    assert re.fullmatch(
+        rf"No handler for test_errors\.Child: it has no handler of its own, and its base classes "
+        rf"test_errors\.Base \(handled by {described(on_base)}\) and test_errors\.Other "
+        rf"\(handled by {described(on_other)}\) are equally close to it\.\n"
+        r"Tip: Register a handler for test_errors\.Child itself to choose\.",
+        str(error),
+    )
+
+
+def test_missing_argument_error() -> None:
+    error = MissingArgumentError(handler_of(on_ping), parameters=["user"], given=["tenant"])
+    assert re.fullmatch(
+        rf"{described(on_ping)} needs the argument 'user', which the call did not give "
+        r"\(it gave: tenant\)\.\n"
+        r"Tip: Pass user=\.\.\. to execute\(\)/publish\(\), set it in a middleware, or give the "
+        r"parameter a default\.",
+        str(error),
+    )
+
+
+def test_handler_argument_error() -> None:
+    error = HandlerArgumentError(handler_of(on_ping), "unexpected", detail="got an extra 'x'")
+    assert re.fullmatch(
+        rf"{described(on_ping)} cannot take the keyword arguments of this call: got an extra "
+        r"'x'\.\nTip: With arg_strict=True every keyword argument of the call is passed on: drop "
+        r"arg_strict, or accept them with \*\*kwargs\.",
+        str(error),
+    )
+
+
+def test_configuration_error() -> None:
+    error = ConfigurationError("LocalEventBus()", "strategy", option="strategy", value="fast")
+    assert str(error) == (
+        "LocalEventBus(): strategy='fast' is not a strategy.\n"
+        "Tip: Use 'sequential', 'concurrent' or 'background'."
+    )
+
+
+@pytest.mark.parametrize("problem", typing.get_args(ConfigurationProblem))
+def test_every_configuration_problem_renders(problem: Any) -> None:
+    first, tip = str(ConfigurationError("X()", problem, option="o", value=1)).split("\n")
+    assert first.startswith("X(): o=1 ") and tip.startswith("Tip: ")
+
+
+def test_modifier_error() -> None:
+    error = ModifierError("not-async", modifier=print, where="LocalRequestBus.register()")
+    assert str(error) == (
+        "LocalRequestBus.register(): the modifier builtins.print is not an async function.\n"
+        "Tip: A modifier is a middleware function `async def middleware(message, kwargs, "
+        "call_next)` or a factory with a create(call, **kwargs) method."
+    )
+
+
+@pytest.mark.parametrize("problem", typing.get_args(ModifierProblem))
+def test_every_modifier_problem_renders(problem: Any) -> None:
+    first, tip = str(ModifierError(problem, modifier=print, where="X()", value=1)).split("\n")
+    assert first.startswith("X(): ") and tip.startswith("Tip: ")
+
+
+def test_bus_state_error() -> None:
+    assert str(BusStateError("frozen", owner="LocalEventBus")) == (
+        "LocalEventBus is frozen: freeze() was called, so no handler can be added.\n"
+        "Tip: Register every handler before calling freeze()."
+    )
+
+
+@pytest.mark.parametrize("problem", typing.get_args(BusStateProblem))
+def test_every_bus_state_problem_renders(problem: Any) -> None:
+    assert "\nTip: " in str(BusStateError(problem, owner="LocalEventBus"))
+
+
+def test_publish_error() -> None:
+    failure = handler_of(on_ping)
+    error = PublishError.from_failures(Ping(), [mediator_failure(failure)], 3)
+    assert (
+        str(error)
+        == "1 of 3 handlers failed for test_errors.Ping: test_errors.on_ping (1 sub-exception)"
+    )
+
+
+def mediator_failure(handler: Handler) -> Any:
+    from mediator import Failure
+
+    return Failure(handler, ValueError("boom"))
+
+
+def test_config_event_aggregate_error() -> None:
+    class Account: ...
+
+    assert str(ConfigEventAggregateError(Account())) == (
+        "Account.commit() has no publisher.\n"
+        "Tip: Call use(bus) first, for example `aggregate.use(event_bus)`."
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RegistrationError(on_ping, "no-parameters"),
+        HandlerNotFoundError(Ping, registered=[Base]),
+        ConfigurationError("X()", "thread", option="thread", value="yes"),
+        BusStateError("frozen", owner="LocalEventBus"),
+        PublishError("1 of 1 handlers failed", [ValueError("boom")]),
+    ],
+    ids=type,
+)
+def test_errors_survive_pickling(error: MediatorError) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)
