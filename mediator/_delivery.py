@@ -16,6 +16,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import operator
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from types import TracebackType
@@ -88,13 +89,17 @@ async def _each_plain(
     kwargs: dict[str, Any],
 ) -> None:
     failures: list[Failure] | None = None
+    remaining = iter(functions)
     try:
-        for index, function in enumerate(functions):
+        for function in remaining:
             try:
                 await function(event)
             except Exception as error:
                 if failures is None:
                     failures = []
+                # Off the hot path: the position of this run, from the items left (a
+                # function registered twice appears twice, so it is not `index(function)`).
+                index = len(functions) - operator.length_hint(remaining) - 1
                 failures.append(Failure(handlers[index], error))
     except BaseException:
         _log_abandoned(event, failures)
