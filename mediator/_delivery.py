@@ -20,7 +20,7 @@ import operator
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -32,7 +32,15 @@ from ._names import type_name
 if TYPE_CHECKING:
     from ._chain import Call
 
-__all__ = ["Background", "ErrorCallback", "Route", "concurrent", "log_failure", "sequential"]
+__all__ = [
+    "Background",
+    "ErrorCallback",
+    "Route",
+    "Strategy",
+    "concurrent",
+    "log_failure",
+    "sequential",
+]
 
 logger = logging.getLogger("mediator")
 
@@ -40,6 +48,9 @@ logger = logging.getLogger("mediator")
 #: ``run(event)`` (the handler function itself, when it takes no extras and
 #: has no modifiers: one call frame less).
 Route = tuple[Callable[..., Any], bool, Handler]
+
+#: How `LocalEventBus` runs the handlers of one event.
+Strategy = Literal["sequential", "concurrent", "background"]
 
 #: ``on_error(exception, handler, event)``; may be a coroutine function.
 ErrorCallback = Callable[[Exception, Handler, Any], Awaitable[None] | None]

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ._aggregate import EventPublisher
 from ._chain import Call, Modifier, build_call, raise_later
-from ._delivery import Background, ErrorCallback, Route, concurrent, log_failure, sequential
-from ._errors import ConfigurationError
+from ._delivery import (
+    Background,
+    ErrorCallback,
+    Route,
+    Strategy,
+    concurrent,
+    log_failure,
+    sequential,
+)
+from ._handler import HandlerEntry
+from ._inspect import check_strategy
 from ._invoke import is_plain
-from ._legacy import strategy_of_sync_mode
-from ._registry import EventHandlerRegistry, HandlerEntry
+from ._registry import EventHandlerRegistry
 from ._routing import along_mro
 
 if TYPE_CHECKING:
@@ -21,9 +29,6 @@ if TYPE_CHECKING:
     from ._policies import Policy
 
 __all__ = ["LocalEventBus", "Strategy"]
-
-#: How `LocalEventBus` runs the handlers of one event.
-Strategy = Literal["sequential", "concurrent", "background"]
 
 
 class LocalEventBus(EventHandlerRegistry, EventPublisher):
@@ -57,30 +62,13 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         sync_mode: bool | None = None,
     ) -> None:
         super().__init__(policies, modifiers=modifiers)
-        where = f"{type(self).__name__}()"
-        chosen = strategy_of_sync_mode(sync_mode, strategy) or strategy or "sequential"
-        if chosen not in ("sequential", "concurrent", "background"):
-            raise ConfigurationError(where, "strategy", option="strategy", value=strategy)
-        if max_concurrency is not None:
-            limit: object = max_concurrency
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise ConfigurationError(
-                    where, "max-concurrency", option="max_concurrency", value=max_concurrency
-                )
-            if chosen == "sequential":
-                raise ConfigurationError(
-                    where,
-                    "max-concurrency-sequential",
-                    option="max_concurrency",
-                    value=max_concurrency,
-                )
-        if on_error is not None:
-            if not callable(on_error):
-                raise ConfigurationError(where, "on-error", option="on_error", value=on_error)
-            if chosen != "background":
-                raise ConfigurationError(
-                    where, "on-error-strategy", option="on_error", value=on_error
-                )
+        chosen = check_strategy(
+            f"{type(self).__name__}()",
+            strategy,
+            sync_mode=sync_mode,
+            max_concurrency=max_concurrency,
+            on_error=on_error,
+        )
         self._strategy: Strategy = chosen
         self._max_concurrency = max_concurrency
         self._background = (

@@ -1,4 +1,4 @@
-"""`Handler`: the immutable record of one registered handler.
+"""`Handler`, the immutable record of one registered handler, and `HandlerEntry`.
 
 `mediator._inspect` reads a callable once and produces it; `mediator._invoke`
 compiles the call from it; the buses route by its ``message_types``.  It holds
@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._names import source_location, type_name
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Sequence
 
     from ._annotations import Unresolved
+    from ._chain import Modifier
     from ._legacy import ActionResult, ActionSubject
 
-__all__ = ["Handler", "HandlerKind"]
+__all__ = ["Handler", "HandlerEntry", "HandlerKind"]
 
 #: How the bus calls a handler: ``"async"`` (``async def``), ``"sync"`` (a plain
 #: ``def``, inline), ``"thread"`` (a plain ``def`` in a worker thread) or
@@ -91,3 +92,20 @@ class Handler:
         from ._legacy import call_handler
 
         return call_handler(self, action)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class HandlerEntry:
+    """A handler as a registry holds it: the handler and its modifiers, outermost first."""
+
+    handler: Handler
+    modifiers: tuple[Modifier, ...] = ()
+
+    @property
+    def key(self) -> type | tuple[type, ...]:
+        """The message type(s) of the handler."""
+        return self.handler.key
+
+    def stacked(self, modifiers: Sequence[Modifier]) -> HandlerEntry:
+        """A new entry for the same handler, with ``modifiers`` wrapped around its own."""
+        return HandlerEntry(self.handler, (*modifiers, *self.modifiers))

@@ -4,9 +4,10 @@
 the callable's signature and message annotation, and returns the immutable
 `Handler` record, or raises an error naming the handler, the parameter and
 the fix.  `resolve` does the same for an annotation that could only be
-evaluated later.  The options of ``register`` and of the registries
-(``policies=``, ``modifiers=``, ``thread=``) are checked here too, where they
-are given, so a mistake fails at the line that made it.
+evaluated later.  The options of ``register``, ``include``, the registries
+and the buses (``policies=``, ``modifiers=``, ``thread=``, ``strategy=``, ...)
+are checked here too, where they are given, so a mistake fails at the line
+that made it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from ._annotations import Unresolved, evaluate
 from ._chain import Modifier
+from ._delivery import Strategy
 from ._errors import (
     ConfigurationError,
     ModifierError,
@@ -28,14 +30,16 @@ from ._errors import (
     RegistrationProblem,
     UnresolvedAnnotationError,
 )
-from ._handler import Handler, HandlerKind
-from ._legacy import is_factory
+from ._handler import Handler, HandlerEntry, HandlerKind
+from ._legacy import is_factory, strategy_of_sync_mode
 from ._names import callable_name, type_name
 from ._policies import CallableHandlerPolicy, MethodHandlerPolicy, Policy
 
 __all__ = [
+    "check_entry",
     "check_modifiers",
     "check_policies",
+    "check_strategy",
     "check_thread",
     "inspect_handler",
     "resolve",
@@ -68,6 +72,46 @@ def check_thread(thread: object, where: str) -> bool:
     if not isinstance(thread, bool):
         raise ConfigurationError(where, "thread", option="thread", value=thread)
     return thread
+
+
+def check_strategy(
+    where: str,
+    strategy: object,
+    *,
+    sync_mode: bool | None,
+    max_concurrency: object,
+    on_error: object,
+) -> Strategy:
+    """The options of `LocalEventBus`, as its strategy (python-mediator's ``sync_mode`` too)."""
+    chosen = strategy_of_sync_mode(sync_mode, strategy) or strategy or "sequential"
+    if chosen not in ("sequential", "concurrent", "background"):
+        raise ConfigurationError(where, "strategy", option="strategy", value=strategy)
+    if max_concurrency is not None:
+        limit = max_concurrency
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigurationError(
+                where, "max-concurrency", option="max_concurrency", value=max_concurrency
+            )
+        if chosen == "sequential":
+            raise ConfigurationError(
+                where, "max-concurrency-sequential", option="max_concurrency", value=limit
+            )
+    if on_error is not None:
+        if not callable(on_error):
+            raise ConfigurationError(where, "on-error", option="on_error", value=on_error)
+        if chosen != "background":
+            raise ConfigurationError(where, "on-error-strategy", option="on_error", value=on_error)
+    return chosen
+
+
+def check_entry(entry: object, *, streams: bool) -> HandlerEntry:
+    """An item given to ``include``: a `HandlerEntry` the registry can take."""
+    if not isinstance(entry, HandlerEntry):
+        raise RegistrationError(entry, "include-item")
+    handler = entry.handler
+    if handler.kind == "stream" and not streams:
+        raise RegistrationError(handler.obj, "stream-on-event-bus", fn=handler.fn)
+    return entry
 
 
 def check_modifiers(modifiers: object, where: str) -> tuple[Modifier, ...]:

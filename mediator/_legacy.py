@@ -187,7 +187,7 @@ def call_handler(handler: Handler, action: ActionSubject) -> Awaitable[ActionRes
 
 
 def strategy_of_sync_mode(
-    sync_mode: bool | None, strategy: str | None
+    sync_mode: bool | None, strategy: object
 ) -> Literal["concurrent", "background"] | None:
     """python-mediator's ``sync_mode``: True waited for the handlers, False did not."""
     if sync_mode is None:

@@ -12,35 +12,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, overload
 
 from ._chain import Modifier
-from ._errors import BusStateError, DuplicateHandlerError, MediatorError, RegistrationError
-from ._handler import Handler
-from ._inspect import check_modifiers, check_policies, check_thread, inspect_handler, resolve
+from ._errors import BusStateError, DuplicateHandlerError, MediatorError
+from ._handler import Handler, HandlerEntry
+from ._inspect import (
+    check_entry,
+    check_modifiers,
+    check_policies,
+    check_thread,
+    inspect_handler,
+    resolve,
+)
 from ._policies import CallableHandlerPolicy, Policy
 
 __all__ = ["EventHandlerRegistry", "HandlerEntry", "HandlerRegistry", "RequestHandlerRegistry"]
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class HandlerEntry:
-    """A handler as a registry holds it: the handler and its modifiers, outermost first."""
-
-    handler: Handler
-    modifiers: tuple[Modifier, ...] = ()
-
-    @property
-    def key(self) -> type | tuple[type, ...]:
-        """The message type(s) of the handler."""
-        return self.handler.key
-
-    def stacked(self, modifiers: Sequence[Modifier]) -> HandlerEntry:
-        """A new entry for the same handler, with ``modifiers`` wrapped around its own."""
-        return HandlerEntry(self.handler, (*modifiers, *self.modifiers))
 
 
 class HandlerRegistry:
@@ -138,14 +127,9 @@ class HandlerRegistry:
         All or nothing: on an error nothing is added.
         """
         self._check_open()
-        batch: list[HandlerEntry] = []
-        for entry in entries:
-            if not isinstance(entry, HandlerEntry):
-                raise RegistrationError(entry, "include-item")
-            if entry.handler.kind == "stream" and not self._streams:
-                handler = entry.handler
-                raise RegistrationError(handler.obj, "stream-on-event-bus", fn=handler.fn)
-            batch.append(entry.stacked(self._modifiers))
+        batch = [
+            check_entry(entry, streams=self._streams).stacked(self._modifiers) for entry in entries
+        ]
         self._admit(batch)
 
     def __iter__(self) -> Iterator[HandlerEntry]:

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._chain import Call, Modifier, build_call, raise_later
 from ._errors import AmbiguousHandlerError, HandlerNotFoundError
+from ._handler import HandlerEntry
 from ._messages import Request, StreamRequest
-from ._registry import HandlerEntry, RequestHandlerRegistry
+from ._registry import RequestHandlerRegistry
 from ._routing import nearest
 from ._stream import Stream, StreamOpener, stream_opener
 

@@ -614,3 +614,76 @@ async def test_registry_handlers_are_included_and_the_same_handler_can_run_twice
     bus.include(registry)  # as if registered twice: it runs twice
     await bus.publish(OrderPlaced(1))
     assert calls == ["bus", "registry", "registry"]
+
+
+# -- reporting never replaces the failure -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrozenError(Exception):
+    """An exception class that refuses new attributes, so add_note fails on it."""
+
+    code: int
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent", "background"])
+async def test_a_frozen_exception_is_reported_as_itself(strategy: Any) -> None:
+    reported: list[Exception] = []
+    bus = LocalEventBus(
+        strategy=strategy,
+        on_error=(lambda error, handler, event: reported.append(error))
+        if strategy == "background"
+        else None,
+    )
+    error = FrozenError(7)
+
+    @bus.register
+    async def fails(event: OrderPlaced) -> None:
+        raise error
+
+    @bus.register
+    async def fine(event: OrderPlaced) -> None: ...
+
+    if strategy == "background":
+        async with bus:
+            await bus.publish(OrderPlaced(1))
+    else:
+        with pytest.raises(PublishError) as caught:
+            await bus.publish(OrderPlaced(1))
+        reported = [f.exception for f in caught.value.failures]
+    assert reported == [error]
+    assert not hasattr(error, "__notes__")
+
+
+async def test_failures_are_reported_when_the_working_directory_is_gone(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = LocalEventBus()
+
+    @bus.register
+    async def fails(event: OrderPlaced) -> None:
+        raise MailDown("smtp")
+
+    gone = tmp_path / "release-1"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # a deploy removed the old release directory
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(OrderPlaced(1))
+    (failure,) = caught.value.failures
+    assert isinstance(failure.exception, MailDown)
+    assert __file__ in failure.exception.__notes__[0]  # the absolute path, then
+
+
+async def test_publishing_the_same_exception_again_does_not_pile_up_notes() -> None:
+    bus = LocalEventBus()
+    error = MailDown("always the same object")
+
+    @bus.register
+    async def fails(event: OrderPlaced) -> None:
+        raise error
+
+    for _ in range(3):
+        with pytest.raises(PublishError):
+            await bus.publish(OrderPlaced(1))
+    assert len(error.__notes__) == 1

@@ -192,6 +192,28 @@ def test_factories_run_once_per_handler_at_registration_with_the_handler_as_targ
     assert targets[0].fn is handler and targets[0].message_types == (Query,)
 
 
+async def test_a_factory_may_call_its_target_with_an_action() -> None:
+    class Bypass(ModifierFactory):
+        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+            target = kwargs["target"]
+
+            async def bypass(action: ActionSubject) -> ActionResult:
+                result: ActionResult = await target(action)  # the handler, without the rest
+                return result
+
+            return bypass
+
+    log: list[str] = []
+    bus = LocalRequestBus(modifiers=[Bypass(), Tag("skipped", log)])
+
+    @bus.register
+    async def handler(query: Query, user: str = "-") -> str:
+        return f"{query.value}:{user}"
+
+    assert await bus.execute(Query(1), user="ada") == "1:ada"
+    assert log == []
+
+
 async def test_modifier_stack_build_order_and_target() -> None:
     log: list[str] = []
     seen: list[Any] = []

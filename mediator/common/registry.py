@@ -4,12 +4,12 @@ The store classes are gone; their error names remain, as the errors this
 library raises in their place.
 """
 
+from .._handler import HandlerEntry as HandlerEntry
 from .._legacy import CollisionHandlerStoreError as CollisionHandlerStoreError
 from .._legacy import HandlerStoreError as HandlerStoreError
 from .._legacy import InspectionHandlerStoreError as InspectionHandlerStoreError
 from .._legacy import LookupHandlerStoreError as LookupHandlerStoreError
 from .._names import show_public_path as _show_public_path
-from .._registry import HandlerEntry as HandlerEntry
 from .._registry import HandlerRegistry as HandlerRegistry
 
 __all__ = (
