@@ -24,28 +24,6 @@ if TYPE_CHECKING:
 
     from ._handler import Handler
 
-__all__ = [
-    "AmbiguousHandlerError",
-    "BusStateError",
-    "BusStateProblem",
-    "ConfigEventAggregateError",
-    "ConfigurationError",
-    "ConfigurationProblem",
-    "DuplicateHandlerError",
-    "EventAggregateError",
-    "Failure",
-    "HandlerArgumentError",
-    "HandlerNotFoundError",
-    "MediatorError",
-    "MissingArgumentError",
-    "ModifierError",
-    "ModifierProblem",
-    "PublishError",
-    "RegistrationError",
-    "RegistrationProblem",
-    "UnresolvedAnnotationError",
-]
-
 
 def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
     error = cls.__new__(cls, *args)

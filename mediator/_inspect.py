@@ -25,6 +25,7 @@ from ._chain import Modifier
 from ._delivery import Strategy
 from ._errors import (
     ConfigurationError,
+    DuplicateHandlerError,
     ModifierError,
     RegistrationError,
     RegistrationProblem,
@@ -41,6 +42,7 @@ __all__ = [
     "check_policies",
     "check_strategy",
     "check_thread",
+    "check_unique",
     "inspect_handler",
     "resolve",
 ]
@@ -137,6 +139,30 @@ def check_modifiers(modifiers: object, where: str) -> tuple[Modifier, ...]:
         except ValueError:  # pragma: no cover - a callable without a readable signature
             pass
     return tuple(modifiers)
+
+
+def check_unique(
+    entries: Sequence[HandlerEntry],
+    table: Mapping[type, Sequence[HandlerEntry]],
+    stream_table: Mapping[type, Sequence[HandlerEntry]],
+) -> None:
+    """Raise `DuplicateHandlerError` if ``entries`` give a request type a second handler.
+
+    ``table`` and ``stream_table`` are the registry's: a type may have one plain
+    and one stream handler.
+    """
+    staged: dict[tuple[bool, type], HandlerEntry] = {}
+    for entry in entries:
+        stream = entry.handler.kind == "stream"
+        routed = stream_table if stream else table
+        for tp in entry.handler.message_types:
+            existing = routed.get(tp)
+            other = existing[0] if existing else staged.get((stream, tp))
+            if other is not None:
+                raise DuplicateHandlerError(
+                    message_type=tp, existing=other.handler, new=entry.handler, stream=stream
+                )
+            staged[stream, tp] = entry
 
 
 # -- handlers ---------------------------------------------------------------------------

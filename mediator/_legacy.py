@@ -206,6 +206,12 @@ class RequestExecutor(Protocol):
     def execute(self, request: Any, /, **kwargs: Any) -> Awaitable[Any]: ...
 
 
+# Where python-mediator defined them, for reprs and pickling (the first public
+# module to import them would otherwise decide).
+ActionSubject.__module__ = ActionResult.__module__ = "mediator.common.types"
+ModifierFactory.__module__ = ModifierStack.__module__ = "mediator.common.modifiers"
+RequestExecutor.__module__ = "mediator.request"
+
 # python-mediator's error names, as the closest of this library's errors (so
 # that its `except` clauses keep catching what they meant).
 HandlerStoreError = MediatorError

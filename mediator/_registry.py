@@ -15,19 +15,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, overload
 
 from ._chain import Modifier
-from ._errors import BusStateError, DuplicateHandlerError, MediatorError
+from ._errors import BusStateError, MediatorError
 from ._handler import Handler, HandlerEntry
 from ._inspect import (
     check_entry,
     check_modifiers,
     check_policies,
     check_thread,
+    check_unique,
     inspect_handler,
     resolve,
 )
 from ._policies import CallableHandlerPolicy, Policy
 
-__all__ = ["EventHandlerRegistry", "HandlerEntry", "HandlerRegistry", "RequestHandlerRegistry"]
+__all__ = ["EventHandlerRegistry", "HandlerRegistry", "RequestHandlerRegistry"]
 
 _T = TypeVar("_T")
 
@@ -169,7 +170,7 @@ class HandlerRegistry:
         self._check_open()
         ready = [entry for entry in entries if entry.handler.unresolved is None]
         if self._unique:
-            self._check_unique(ready)
+            check_unique(ready, self._table, self._stream_table)
         self._accept(ready)
         self._place(ready)
         self._entries.extend(entries)
@@ -189,7 +190,7 @@ class HandlerRegistry:
         if resolved:
             ready = list(resolved.values())
             if self._unique:
-                self._check_unique(ready)
+                check_unique(ready, self._table, self._stream_table)
             self._accept(ready)
             self._entries = [resolved.get(entry, entry) for entry in self._entries]
             self._pending = [entry for entry in self._pending if entry not in resolved]
@@ -200,36 +201,11 @@ class HandlerRegistry:
         if error is not None:
             raise error
 
-    def _tables(self, entry: HandlerEntry) -> dict[type, list[HandlerEntry]]:
-        return self._stream_table if entry.handler.kind == "stream" else self._table
-
-    def _check_unique(self, entries: Sequence[HandlerEntry]) -> None:
-        staged: set[tuple[bool, type]] = set()
-        for entry in entries:
-            table = self._tables(entry)
-            stream = table is self._stream_table
-            for tp in entry.handler.message_types:
-                existing = table.get(tp)
-                if existing or (stream, tp) in staged:
-                    other = existing[0] if existing else _first(entries, tp, stream)
-                    raise DuplicateHandlerError(
-                        message_type=tp, existing=other.handler, new=entry.handler, stream=stream
-                    )
-                staged.add((stream, tp))
-
     def _place(self, entries: Sequence[HandlerEntry]) -> None:
         for entry in entries:
-            table = self._tables(entry)
+            table = self._stream_table if entry.handler.kind == "stream" else self._table
             for tp in entry.handler.message_types:
                 table.setdefault(tp, []).append(entry)
-
-
-def _first(entries: Sequence[HandlerEntry], tp: type, stream: bool) -> HandlerEntry:
-    return next(
-        entry
-        for entry in entries
-        if tp in entry.handler.message_types and (entry.handler.kind == "stream") == stream
-    )
 
 
 def _registering_namespace() -> Mapping[str, Any] | None:

@@ -91,7 +91,7 @@ def test_reprs_show_public_module_paths() -> None:
     assert mediator.Handler.__module__ == "mediator"
     assert mediator.errors.DuplicateHandlerError.__module__ == "mediator.errors"
     assert mediator.PublishError.__module__ == "mediator.errors"
-    assert ActionSubject.__module__ == "mediator.common.modifiers"
+    assert ActionSubject.__module__ == "mediator.common.types"
     assert RequestExecutor.__module__ == "mediator.request"
 
 
