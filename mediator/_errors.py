@@ -477,7 +477,7 @@ class ConfigurationError(MediatorError, TypeError, ValueError):
         self.option = option
         self.value = value
         what, tip = self._explain()
-        self._say(f"{where}: {option}={value!r} {what}.", tip)
+        self._say(f"{where}: {option}={_show(value)} {what}.", tip)
 
     def _explain(self) -> tuple[str, str]:
         match self.problem:
@@ -562,14 +562,17 @@ class ModifierError(MediatorError, TypeError):
         name = callable_name(self.modifier) if self.modifier is not None else "?"
         match self.problem:
             case "not-a-sequence":
-                return f"modifiers={self.value!r} is not a list or tuple", shape
+                return f"modifiers={_show(self.value)} is not a list or tuple", shape
             case "class":
                 short = getattr(self.modifier, "__name__", "Modifier")
                 return f"the modifier {name} is a class", (
                     f"pass an instance of it: modifiers=[{short}(...)]"
                 )
             case "not-callable":
-                return f"the modifier {self.modifier!r} is neither callable nor has create()", shape
+                return (
+                    f"the modifier {_show(self.modifier)} is neither callable nor has create()",
+                    shape,
+                )
             case "not-async":
                 return f"the modifier {name} is not an async function", shape
             case "signature":
@@ -577,13 +580,17 @@ class ModifierError(MediatorError, TypeError):
                     shape
                 )
             case "create-result":
-                return f"{callable_name(type(self.modifier))}.create() returned {self.value!r}", (
-                    "create(call, **kwargs) must return the async function that wraps `call`"
+                return (
+                    f"{callable_name(type(self.modifier))}.create() returned {_show(self.value)}",
+                    ("create(call, **kwargs) must return the async function that wraps `call`"),
                 )
             case "action-result":
-                return f"its modifier stack returned {self.value!r} instead of an ActionResult", (
-                    "each modifier must return what `await call(action)` gave it, or a new "
-                    "ActionResult(value)"
+                return (
+                    f"its modifier stack returned {_show(self.value)} instead of an ActionResult",
+                    (
+                        "each modifier must return what `await call(action)` gave it, or a new "
+                        "ActionResult(value)"
+                    ),
                 )
 
 

@@ -26,10 +26,21 @@ __all__ = [
 def type_name(tp: object) -> str:
     """``module.QualName`` for classes (builtins stay bare), ``repr`` for anything else."""
     if isinstance(tp, type):
-        if tp.__module__ == "builtins":
-            return tp.__qualname__
-        return f"{tp.__module__}.{tp.__qualname__}"
-    return repr(tp)
+        module, qualname = getattr(tp, "__module__", None), getattr(tp, "__qualname__", None)
+        if not isinstance(qualname, str):
+            return _safe_repr(tp)
+        if module == "builtins" or not isinstance(module, str):
+            return qualname
+        return f"{module}.{qualname}"
+    return _safe_repr(tp)
+
+
+def _safe_repr(obj: object) -> str:
+    try:
+        text = repr(obj)
+    except Exception:  # a broken __repr__ must not hide the error being reported
+        return object.__repr__(obj)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def code_owner(fn: Any) -> Any:
@@ -58,17 +69,14 @@ def callable_name(fn: Any) -> str:
     qualname = getattr(fn, "__qualname__", None)
     module = getattr(fn, "__module__", None)
     if isinstance(qualname, str) and (inspect.isroutine(fn) or isinstance(fn, type)):
-        return f"{module}.{qualname}" if module else qualname
+        return f"{module}.{qualname}" if isinstance(module, str) and module else qualname
     cls = type(fn)
     return f"{cls.__module__}.{cls.__qualname__}.__call__"
 
 
 def object_name(obj: Any) -> str:
     """`callable_name` for callables and classes, a short ``repr`` for anything else."""
-    if callable(obj):
-        return callable_name(obj)
-    text = repr(obj)
-    return text if len(text) <= 80 else f"{text[:77]}..."
+    return callable_name(obj) if callable(obj) else _safe_repr(obj)
 
 
 def source_location(fn: Any) -> str | None:
@@ -88,8 +96,11 @@ def source_location(fn: Any) -> str | None:
 
 def describe(fn: Any) -> str:
     """``module.QualName (path:line)``: the form every error uses to name a handler."""
-    location = source_location(fn) if callable(fn) else None
-    name = object_name(fn)
+    try:
+        location = source_location(fn) if callable(fn) else None
+        name = object_name(fn)
+    except Exception:  # an object whose attributes raise: still name it somehow
+        return object.__repr__(fn)
     return f"{name} ({location})" if location else name
 
 

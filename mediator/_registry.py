@@ -1,10 +1,11 @@
-"""Registries: where handlers are collected, checked and routed by type.
+"""Registries: where handlers are collected and routed by type.
 
 A registry records `HandlerEntry` items (a handler and its modifiers) and
 keeps the routing tables, ``{message type: [entries]}``, for plain and for
 stream handlers.  A bus is a registry that can also dispatch: it overrides the
 one hook, `HandlerRegistry._accept`, to compile the calls of entries about to
-be routed.  ``bus.include(registry)`` takes over a registry's handlers, so a
+be routed.  The checks themselves are `mediator._inspect`'s.
+``bus.include(registry)`` takes over a registry's handlers, so a
 module can declare its handlers without knowing which bus will run them.
 """
 
