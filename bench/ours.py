@@ -21,7 +21,7 @@ from mediator.common.modifiers import ActionCallType, ActionSubject, ModifierFac
 class PassThrough(ModifierFactory):
     """python-mediator's modifier style, next to the middleware function style."""
 
-    def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+    def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
         async def passthrough(action: ActionSubject) -> Any:
             return await call(action)
 

@@ -152,69 +152,60 @@ def concurrent(routes: Sequence[Route], max_concurrency: int | None) -> Call:
     ``publish``, every error is collected, cancellation reaches every
     handler) at the cost of a loop over function calls when nothing suspends.
     """
-    if len(routes) < 2:
-        return sequential(routes)
+    if not routes:
+        return _nothing
     return functools.partial(_concurrently, tuple(routes), max_concurrency)
 
 
 async def _concurrently(
     routes: tuple[Route, ...], limit: int | None, event: Any, kwargs: dict[str, Any]
 ) -> None:
-    failures: list[Failure | None] = [None] * len(routes)
+    failures: dict[int, Failure] = {}
     try:
-        if _in_asyncio_task():
-            # asyncio: a task group is opened only if a handler suspends.
+        # The group exists before any handler starts, so that the cancel scopes a
+        # handler enters before it suspends nest inside the group's, and so that
+        # the handlers after it are tasks of the group, under its cancel scope.
+        # A single handler spawns none: it needs no group.
+        async with anyio.create_task_group() if len(routes) > 1 else _NO_GROUP as group:
             suspended = _run_eagerly(routes, event, kwargs, failures)
             if suspended is not None:
-                async with asyncio.TaskGroup() as tasks:
-                    spawn = functools.partial(_spawn_asyncio, tasks)
-                    await _finish(routes, suspended, spawn, limit, event, kwargs, failures)
-        else:
-            # trio (or an asyncio callback): the group must exist before any handler
-            # starts, so that handler's cancel scopes nest inside the group's.
-            async with anyio.create_task_group() as group:
-                suspended = _run_eagerly(routes, event, kwargs, failures)
-                if suspended is not None:
-                    await _finish(
-                        routes, suspended, group.start_soon, limit, event, kwargs, failures
-                    )
+                await _finish(routes, suspended, group, limit, event, kwargs, failures)
     except BaseException:
-        _log_abandoned(event, [f for f in failures if f is not None])
+        _log_abandoned(event, [failures[index] for index in sorted(failures)])
         raise
-    reported = [f for f in failures if f is not None]
-    if reported:
+    if failures:
+        reported = [failures[index] for index in sorted(failures)]
         raise _publish_error(event, reported, len(routes))
 
 
-def _in_asyncio_task() -> bool:
-    loop = asyncio._get_running_loop()
-    return loop is not None and asyncio.current_task(loop) is not None
-
+_NO_GROUP: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 #: A handler that suspended during its eager start: its index, its coroutine,
 #: what it yielded to the event loop, and the context it runs in.
 _Suspended = tuple[int, Coroutine[Any, Any, Any], Any, contextvars.Context]
+
+_coroutine_type = types.CoroutineType
 
 
 def _run_eagerly(
     routes: tuple[Route, ...],
     event: Any,
     kwargs: dict[str, Any],
-    failures: list[Failure | None],
+    failures: dict[int, Failure],
 ) -> _Suspended | None:
     """Run handlers in order until one suspends; return that one, or None if all finished."""
-    for index, route in enumerate(routes):
-        # Each handler gets a copy of the context, as a task would.
-        context = contextvars.copy_context()
+    copy_context = contextvars.copy_context
+    for index, (run, with_kwargs, handler) in enumerate(routes):
+        context = copy_context()  # each handler gets a copy, as a task would
         try:
-            coroutine = _start(route, event, kwargs)
-            if type(coroutine) is not types.CoroutineType:
+            coroutine = run(event, kwargs) if with_kwargs else run(event)
+            if type(coroutine) is not _coroutine_type:
                 coroutine = _awaiting(coroutine)
             step = context.run(coroutine.send, None)
         except StopIteration:
             continue
         except Exception as error:
-            failures[index] = Failure(route[2], error)
+            failures[index] = Failure(handler, error)
             continue
         return index, coroutine, step, context
     return None
@@ -223,35 +214,48 @@ def _run_eagerly(
 async def _finish(
     routes: tuple[Route, ...],
     suspended: _Suspended,
-    spawn: Callable[..., Any],
+    group: TaskGroup | None,
     limit: int | None,
     event: Any,
     kwargs: dict[str, Any],
-    failures: list[Failure | None],
+    failures: dict[int, Failure],
 ) -> None:
-    """Start the handlers after the suspended one in tasks, and finish it in this task.
+    """Start the handlers after the suspended one as tasks, and finish it in this task.
 
     The suspended handler stays in the publisher's task: it may have entered
     a cancel scope bound to it.
     """
     index, coroutine, step, context = suspended
-    limiter = anyio.CapacityLimiter(limit) if limit is not None else None
+    task = _current_asyncio_task()
+    cancel_requests = task.cancelling() if task is not None else 0
+    delivered: list[BaseException] = []
+    later = range(index + 1, len(routes))
+    limiter = anyio.CapacityLimiter(limit) if limit is not None and later else None
     borrower = object()
     if limiter is not None:
         limiter.acquire_on_behalf_of_nowait(borrower)
-    for later in range(index + 1, len(routes)):
-        spawn(_run_one, routes, later, event, kwargs, failures, limiter)
+    for position in later:
+        assert group is not None  # opened whenever there is more than one handler
+        group.start_soon(_run_one, routes, position, event, kwargs, failures, limiter)
     try:
-        await _resume(coroutine, step, context)
+        await _resume(coroutine, step, context, delivered)
     except Exception as error:
         failures[index] = Failure(routes[index][2], error)
     finally:
         if limiter is not None:
             limiter.release_on_behalf_of(borrower)
+    if delivered and task is not None and task.cancelling() > cancel_requests:
+        # The handler caught an asyncio cancellation of the publisher's task, which
+        # in a task of its own it could not have done: raise it again, so that the
+        # group cancels the other handlers and whoever cancelled (a timeout) sees
+        # it.  (One requested but not delivered yet comes at the next await.)
+        raise delivered[-1]
 
 
-def _spawn_asyncio(tasks: asyncio.TaskGroup, function: Callable[..., Any], *args: Any) -> None:
-    tasks.create_task(function(*args))
+def _current_asyncio_task() -> asyncio.Task[Any] | None:
+    """The running asyncio task, or None under trio (or in an asyncio callback)."""
+    loop = asyncio._get_running_loop()
+    return None if loop is None else asyncio.current_task(loop)
 
 
 async def _run_one(
@@ -259,7 +263,7 @@ async def _run_one(
     index: int,
     event: Any,
     kwargs: dict[str, Any],
-    failures: list[Failure | None],
+    failures: dict[int, Failure],
     limiter: anyio.CapacityLimiter | None,
 ) -> None:
     try:
@@ -274,9 +278,15 @@ async def _run_one(
 
 @types.coroutine
 def _resume(
-    coroutine: Coroutine[Any, Any, Any], step: Any, context: contextvars.Context
+    coroutine: Coroutine[Any, Any, Any],
+    step: Any,
+    context: contextvars.Context,
+    cancellations: list[BaseException],
 ) -> Generator[Any, Any, Any]:
-    """Go on running a coroutine that was started by hand, in the task awaiting this."""
+    """Go on running a coroutine that was started by hand, in the task awaiting this.
+
+    asyncio cancellations thrown into it are appended to ``cancellations``.
+    """
     send, throw = coroutine.send, coroutine.throw
     while True:
         try:
@@ -285,6 +295,8 @@ def _resume(
             coroutine.close()
             raise
         except BaseException as error:  # cancellation, delivered by the event loop
+            if isinstance(error, asyncio.CancelledError):
+                cancellations.append(error)
             try:
                 step = context.run(throw, error)
             except StopIteration as done:

@@ -14,6 +14,7 @@ the call that was given a wrong option.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -36,7 +37,11 @@ class MediatorError(Exception):
     """Base class of every error raised by this library."""
 
     def _say(self, line: str, tip: str | None = None) -> None:
-        self.args = (line if tip is None else f"{line}\nTip: {tip[:1].upper()}{tip[1:]}.",)
+        if tip is not None:
+            if re.match(r"[a-z]+ ", tip):  # a word, not code such as `thread=True`
+                tip = tip[0].upper() + tip[1:]
+            line = f"{line}\nTip: {tip}."
+        self.args = (line,)
 
     def __reduce__(self) -> Any:
         # The constructors take fields, not the message: pickle the state.
@@ -124,8 +129,8 @@ class RegistrationError(MediatorError, TypeError):
                 )
             case "no-policy":
                 return f"no handler policy applies to it ({detail})", (
-                    "register an async function, or an object with a method named by a "
-                    "MethodHandlerPolicy of the bus or registry"
+                    "register an async function, or an object the policies of the bus or "
+                    "registry apply to (check their method names and subtype_of)"
                     if self.parameter is None
                     else f"it has the async method {p!r}: add MethodHandlerPolicy(name={p!r}) "
                     f"to the policies of the bus or registry"
@@ -136,7 +141,7 @@ class RegistrationError(MediatorError, TypeError):
                 )
             case "thread-on-async":
                 return f"thread=True was given but it is an {detail} function", (
-                    "thread=True runs a plain `def` handler in a worker thread; drop thread=True"
+                    "`thread=True` runs a plain `def` handler in a worker thread: drop it"
                 )
             case "stream-on-event-bus":
                 return "it is a stream handler (an async generator), and events cannot stream", (
@@ -177,7 +182,7 @@ class RegistrationError(MediatorError, TypeError):
                 ), "make it a regular parameter (move it after the `/`)"
             case "arg-map-message":
                 return f"arg_map maps {detail!r} onto its message parameter {p!r}", (
-                    "arg_map renames extra keyword arguments; the message is always passed"
+                    "`arg_map` renames extra keyword arguments; the message is always passed"
                 )
             case "arg-map-unknown":
                 return f"arg_map maps {detail!r} to {p!r}, which is not one of its parameters", (
@@ -454,6 +459,7 @@ ConfigurationProblem = Literal[
     "thread",
     "strategy",
     "strategy-and-sync-mode",
+    "sync-mode",
     "max-concurrency",
     "max-concurrency-sequential",
     "on-error",
@@ -495,8 +501,14 @@ class ConfigurationError(MediatorError, TypeError, ValueError):
             case "strategy":
                 return "is not a strategy", "use 'sequential', 'concurrent' or 'background'"
             case "strategy-and-sync-mode":
-                return "was given together with strategy=", (
-                    "sync_mode is python-mediator's older spelling: use strategy= alone"
+                return "and strategy= were both given", (
+                    "`sync_mode` is python-mediator's older spelling of strategy=: use "
+                    "strategy= alone"
+                )
+            case "sync-mode":
+                return "is not a bool", (
+                    "`sync_mode=True` means strategy='concurrent' and `sync_mode=False` means "
+                    "'background': better, pass strategy= itself"
                 )
             case "max-concurrency":
                 return "is not a positive int or None", "pass a number of handlers, e.g. 10"
@@ -582,7 +594,7 @@ class ModifierError(MediatorError, TypeError):
             case "create-result":
                 return (
                     f"{callable_name(type(self.modifier))}.create() returned {_show(self.value)}",
-                    ("create(call, **kwargs) must return the async function that wraps `call`"),
+                    "`create(call, **kwargs)` must return the async function that wraps `call`",
                 )
             case "action-result":
                 return (
@@ -655,8 +667,11 @@ class PublishError(ExceptionGroup[Exception], MediatorError):
     @classmethod
     def from_failures(cls, event: object, failures: Sequence[Failure], handlers: int) -> Self:
         names = ", ".join(f.handler.name for f in failures)
+        event_name = type_name(type(event))
         message = (
-            f"{len(failures)} of {handlers} handlers failed for {type_name(type(event))}: {names}"
+            f"{len(failures)} of {handlers} handlers failed for {event_name}: {names}"
+            if handlers > 1
+            else f"The handler of {event_name} failed: {names}"
         )
         error = cls(message, [f.exception for f in failures])
         error.failures = tuple(failures)
@@ -665,9 +680,23 @@ class PublishError(ExceptionGroup[Exception], MediatorError):
 
     def derive(self, excs: Sequence[Exception]) -> PublishError:  # type: ignore[override]
         # Keeps `split`/`subgroup` results a PublishError with the matching failures.
+        # ``excs`` keeps the order of ``self.exceptions``, but a handler's own
+        # ExceptionGroup comes back rebuilt (a new object, with the original's
+        # traceback): pair the failures in order.
         derived = PublishError(self.message, excs)
-        kept = {id(exc) for exc in excs}
-        derived.failures = tuple(f for f in self.failures if id(f.exception) in kept)
+        failures: list[Failure] = []
+        remaining = iter(self.failures)
+        for exc in excs:
+            for failure in remaining:
+                original = failure.exception
+                if original is exc or (
+                    isinstance(original, BaseExceptionGroup)
+                    and type(original) is type(exc)
+                    and original.__traceback__ is exc.__traceback__
+                ):
+                    failures.append(Failure(failure.handler, exc))
+                    break
+        derived.failures = tuple(failures)
         derived.event = self.event
         return derived
 
@@ -692,4 +721,4 @@ class ConfigEventAggregateError(AssertionError, EventAggregateError):
 
 
 def _show(annotation: object) -> str:
-    return type_name(annotation) if isinstance(annotation, type) else repr(annotation)
+    return type_name(annotation)  # a safe repr for anything that is not a class

@@ -109,3 +109,6 @@ class HandlerEntry:
     def stacked(self, modifiers: Sequence[Modifier]) -> HandlerEntry:
         """A new entry for the same handler, with ``modifiers`` wrapped around its own."""
         return HandlerEntry(self.handler, (*modifiers, *self.modifiers))
+
+    #: python-mediator's name for `stacked`.
+    stack = stacked

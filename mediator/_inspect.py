@@ -17,7 +17,7 @@ import functools
 import inspect
 import sys
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from ._annotations import Unresolved, evaluate
@@ -37,6 +37,7 @@ from ._names import callable_name, type_name
 from ._policies import CallableHandlerPolicy, MethodHandlerPolicy, Policy
 
 __all__ = [
+    "check_entries",
     "check_entry",
     "check_modifiers",
     "check_policies",
@@ -85,6 +86,8 @@ def check_strategy(
     on_error: object,
 ) -> Strategy:
     """The options of `LocalEventBus`, as its strategy (python-mediator's ``sync_mode`` too)."""
+    if sync_mode is not None and not isinstance(sync_mode, bool):
+        raise ConfigurationError(where, "sync-mode", option="sync_mode", value=sync_mode)
     chosen = strategy_of_sync_mode(sync_mode, strategy) or strategy or "sequential"
     if chosen not in ("sequential", "concurrent", "background"):
         raise ConfigurationError(where, "strategy", option="strategy", value=strategy)
@@ -104,6 +107,13 @@ def check_strategy(
         if chosen != "background":
             raise ConfigurationError(where, "on-error-strategy", option="on_error", value=on_error)
     return chosen
+
+
+def check_entries(entries: object) -> list[object]:
+    """What ``include`` was given, as a list: a registry, a bus, or their entries."""
+    if not isinstance(entries, Iterable):
+        raise RegistrationError(entries, "include-item")
+    return list(entries)
 
 
 def check_entry(entry: object, *, streams: bool) -> HandlerEntry:
@@ -191,11 +201,30 @@ def resolve(handler: Handler) -> Handler:
     """``handler`` with its late annotation evaluated, or `UnresolvedAnnotationError`."""
     if handler.unresolved is None:
         return handler
-    annotation = evaluate(handler.fn, handler.annotation)
-    if isinstance(annotation, Unresolved):
-        raise UnresolvedAnnotationError(handler, name=annotation.name, detail=str(annotation.error))
-    types_ = _message_types(annotation, handler.obj, handler.fn, handler.message_parameter)
+    resolved = _evaluate(handler.obj, handler.fn, handler.message_parameter, handler.annotation)
+    if isinstance(resolved, Unresolved):
+        raise UnresolvedAnnotationError(handler, name=resolved.name, detail=str(resolved.error))
+    types_ = _message_types(
+        resolved, handler.obj, handler.fn, handler.message_parameter, handler.annotation
+    )
     return dataclasses.replace(handler, message_types=types_, unresolved=None)
+
+
+def _evaluate(
+    obj: Any, fn: Any, parameter: str, annotation: Any, localns: Mapping[str, Any] | None = None
+) -> Any:
+    """The evaluated annotation, `Unresolved`, or a `RegistrationError` naming the handler."""
+    try:
+        return evaluate(fn, annotation, localns)
+    except Exception as error:
+        raise RegistrationError(
+            obj,
+            "annotation-error",
+            fn=fn,
+            parameter=parameter,
+            annotation=annotation,
+            detail=f"{type(error).__name__}: {error}",
+        ) from None
 
 
 def _apply_policies(obj: Any, policies: Sequence[Policy]) -> tuple[Any, CallableHandlerPolicy]:
@@ -218,10 +247,11 @@ def _apply_policies(obj: Any, policies: Sequence[Policy]) -> tuple[Any, Callable
         if isinstance(obj, type):
             raise RegistrationError(obj, "class")
         return method, policy.policy
+    named = {policy.name for policy in policies if isinstance(policy, MethodHandlerPolicy)}
     methods = [
         name
         for name, value in inspect.getmembers(type(obj))
-        if not name.startswith("_") and inspect.iscoroutinefunction(value)
+        if not name.startswith("_") and inspect.iscoroutinefunction(value) and name not in named
     ]
     raise RegistrationError(
         obj, "no-policy", parameter=methods[0] if methods else None, detail="; ".join(reasons)
@@ -315,15 +345,7 @@ def _inspect_callable(
     annotation = message.annotation
     if annotation is _EMPTY:
         raise fail("unannotated", parameter=message.name)
-    try:
-        resolved = evaluate(fn, annotation, localns)
-    except Exception as error:
-        raise fail(
-            "annotation-error",
-            parameter=message.name,
-            annotation=annotation,
-            detail=f"{type(error).__name__}: {error}",
-        ) from None
+    resolved = _evaluate(obj, fn, message.name, annotation, localns)
     unresolved = resolved if isinstance(resolved, Unresolved) else None
     return Handler(
         obj=obj,
@@ -333,12 +355,14 @@ def _inspect_callable(
         message_parameter=message.name,
         message_by_keyword=by_keyword,
         annotation=annotation,
-        message_types=() if unresolved else _message_types(resolved, obj, fn, message.name),
+        message_types=()
+        if unresolved
+        else _message_types(resolved, obj, fn, message.name, annotation),
         injectable=tuple(injectable),
         required=tuple(required),
         var_keyword=var_keyword,
         positional=positional,
-        arg_map=types.MappingProxyType(dict(options.arg_map)),
+        arg_map=dict(options.arg_map),
         arg_strict=options.arg_strict,
         unresolved=unresolved,
     )
@@ -366,8 +390,13 @@ def _message_parameter(
     raise fail("subject-arg-unknown", parameter=subject_arg, detail=f"its parameters: {names}")
 
 
-def _message_types(annotation: Any, obj: Any, fn: Any, parameter: str) -> tuple[type, ...]:
-    """The classes an evaluated annotation stands for: ``A`` -> (A,), ``A | B`` -> (A, B)."""
+def _message_types(
+    annotation: Any, obj: Any, fn: Any, parameter: str, written: Any
+) -> tuple[type, ...]:
+    """The classes an evaluated annotation stands for: ``A`` -> (A,), ``A | B`` -> (A, B).
+
+    ``written`` is the annotation as the handler spells it, for errors.
+    """
     found: list[type] = []
 
     def collect(tp: Any) -> None:
@@ -393,7 +422,7 @@ def _message_types(annotation: Any, obj: Any, fn: Any, parameter: str) -> tuple[
             problem = "annotation-not-class"
         if problem is not None:
             raise RegistrationError(
-                obj, problem, fn=fn, parameter=parameter, annotation=annotation, detail=detail
+                obj, problem, fn=fn, parameter=parameter, annotation=written, detail=detail
             )
         found.append(tp)
 

@@ -142,7 +142,7 @@ def _general(handler: Handler) -> Callable[[Any, dict[str, Any]], Any]:
 
 def _picker(handler: Handler) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
     """Turns a call's kwargs into the handler's, or is None if the handler takes none."""
-    arg_map = handler.arg_map
+    arg_map = dict(handler.arg_map)  # a copy: the compiled call cannot change
     if handler.var_keyword or handler.arg_strict:
         if arg_map:
             return lambda kwargs: {arg_map.get(k, k): v for k, v in kwargs.items()}

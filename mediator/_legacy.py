@@ -107,7 +107,7 @@ class ModifierFactory(Protocol):
     the stack.  Either way, ``isinstance(obj, ModifierFactory)`` is true.
     """
 
-    def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType: ...
+    def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType: ...
 
 
 def is_factory(modifier: object) -> bool:

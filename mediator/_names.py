@@ -26,7 +26,10 @@ __all__ = [
 def type_name(tp: object) -> str:
     """``module.QualName`` for classes (builtins stay bare), ``repr`` for anything else."""
     if isinstance(tp, type):
-        module, qualname = getattr(tp, "__module__", None), getattr(tp, "__qualname__", None)
+        try:
+            module, qualname = getattr(tp, "__module__", None), getattr(tp, "__qualname__", None)
+        except Exception:  # a metaclass whose attributes raise
+            return object.__repr__(tp)
         if not isinstance(qualname, str):
             return _safe_repr(tp)
         if module == "builtins" or not isinstance(module, str):
@@ -45,33 +48,38 @@ def _safe_repr(obj: object) -> str:
 
 def code_owner(fn: Any) -> Any:
     """The plain function whose code object runs when ``fn`` is called."""
-    for _ in range(100):  # guards against self-referencing __wrapped__ chains
-        if isinstance(fn, functools.partial):
-            fn = fn.func
-        elif inspect.ismethod(fn):
-            fn = fn.__func__
-        elif hasattr(fn, "__wrapped__"):
-            fn = fn.__wrapped__
-        elif not inspect.isfunction(fn) and not isinstance(fn, type) and callable(fn):
-            call = getattr(type(fn), "__call__", None)  # noqa: B004 - we want the class attribute
-            if call is None or inspect.isbuiltin(call) or call is fn:
+    try:
+        for _ in range(100):  # guards against self-referencing __wrapped__ chains
+            if isinstance(fn, functools.partial):
+                fn = fn.func
+            elif inspect.ismethod(fn):
+                fn = fn.__func__
+            elif hasattr(fn, "__wrapped__"):
+                fn = fn.__wrapped__
+            elif not inspect.isfunction(fn) and not isinstance(fn, type) and callable(fn):
+                call = getattr(type(fn), "__call__", None)  # noqa: B004 - the class attribute
+                if call is None or inspect.isbuiltin(call) or call is fn:
+                    return fn
+                fn = call
+            else:
                 return fn
-            fn = call
-        else:
-            return fn
+    except Exception:  # an attribute that raises: this is as far as it goes
+        return fn
     return fn
 
 
 def callable_name(fn: Any) -> str:
     """``module.QualName`` of a function, bound method, partial or callable object."""
-    if isinstance(fn, functools.partial):
-        return f"functools.partial({callable_name(fn.func)})"
-    qualname = getattr(fn, "__qualname__", None)
-    module = getattr(fn, "__module__", None)
-    if isinstance(qualname, str) and (inspect.isroutine(fn) or isinstance(fn, type)):
-        return f"{module}.{qualname}" if isinstance(module, str) and module else qualname
-    cls = type(fn)
-    return f"{cls.__module__}.{cls.__qualname__}.__call__"
+    try:
+        if isinstance(fn, functools.partial):
+            return f"functools.partial({callable_name(fn.func)})"
+        qualname = getattr(fn, "__qualname__", None)
+        module = getattr(fn, "__module__", None)
+        if isinstance(qualname, str) and (inspect.isroutine(fn) or isinstance(fn, type)):
+            return f"{module}.{qualname}" if isinstance(module, str) and module else qualname
+        return f"{type_name(type(fn))}.__call__"
+    except Exception:  # an attribute that raises
+        return object.__repr__(fn)
 
 
 def object_name(obj: Any) -> str:
@@ -81,7 +89,10 @@ def object_name(obj: Any) -> str:
 
 def source_location(fn: Any) -> str | None:
     """``path:line`` where ``fn`` is defined, relative to the working directory when below it."""
-    code = getattr(code_owner(fn), "__code__", None)
+    try:
+        code = getattr(code_owner(fn), "__code__", None)
+    except Exception:
+        return None
     if code is None:
         return None
     path: str = code.co_filename

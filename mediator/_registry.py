@@ -19,6 +19,7 @@ from ._chain import Modifier
 from ._errors import BusStateError, MediatorError
 from ._handler import Handler, HandlerEntry
 from ._inspect import (
+    check_entries,
     check_entry,
     check_modifiers,
     check_policies,
@@ -130,9 +131,14 @@ class HandlerRegistry:
         """
         self._check_open()
         batch = [
-            check_entry(entry, streams=self._streams).stacked(self._modifiers) for entry in entries
+            check_entry(entry, streams=self._streams).stacked(self._modifiers)
+            for entry in check_entries(entries)
         ]
         self._admit(batch)
+
+    def add(self, entry: HandlerEntry) -> None:
+        """Include one entry (python-mediator's ``HandlerStore.add``)."""
+        self.include([entry])
 
     def __iter__(self) -> Iterator[HandlerEntry]:
         """The registered handlers, in registration order."""

@@ -269,3 +269,18 @@ def test_errors_survive_pickling(error: MediatorError) -> None:
     assert type(copy) is type(error)
     assert str(copy) == str(error)
     assert vars(copy) == vars(error)
+
+
+async def on_ping_module_level(message: Ping, user: str) -> None: ...
+
+
+def test_errors_naming_a_handler_survive_pickling() -> None:
+    error = MissingArgumentError(handler_of(on_ping_module_level), parameters=["user"], given=[])
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error)
+    assert copy.handler.fn is on_ping_module_level and copy.parameters == ("user",)
+
+
+def test_tips_keep_code_as_written() -> None:
+    error = ConfigurationError("LocalEventBus()", "sync-mode", option="sync_mode", value="no")
+    assert str(error).splitlines()[1].startswith("Tip: `sync_mode=True` means")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import logging
@@ -687,3 +688,107 @@ async def test_publishing_the_same_exception_again_does_not_pile_up_notes() -> N
         with pytest.raises(PublishError):
             await bus.publish(OrderPlaced(1))
     assert len(error.__notes__) == 1
+
+
+# -- concurrent handlers behave as tasks of one group ----------------------------------------
+
+
+async def test_concurrent_handlers_after_the_first_keep_their_shields_and_see_deadlines() -> None:
+    bus = LocalEventBus(strategy="concurrent")
+    done: list[str] = []
+    deadlines: list[float] = []
+
+    @bus.register
+    async def first(event: OrderPlaced) -> None:
+        await anyio.sleep_forever()
+
+    @bus.register
+    async def shielded(event: OrderPlaced) -> None:
+        deadlines.append(anyio.current_effective_deadline())
+        with anyio.CancelScope(shield=True):
+            for _ in range(5):
+                await anyio.lowlevel.checkpoint()
+            done.append("shielded work")
+
+    @bus.register
+    async def later(event: OrderPlaced) -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            done.append("later cancelled")
+            raise
+
+    with anyio.move_on_after(30) as scope:
+        deadline = scope.deadline
+        async with anyio.create_task_group() as group:
+            group.start_soon(bus.publish, OrderPlaced(1))
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+    assert sorted(done) == ["later cancelled", "shielded work"]
+    assert deadlines == [deadline]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # asyncio's own cancellation
+async def test_a_handler_that_swallows_a_native_cancellation_does_not_hide_it() -> None:
+    bus = LocalEventBus(strategy="concurrent")
+    log: list[str] = []
+
+    @bus.register
+    async def swallows(event: OrderPlaced) -> None:
+        try:
+            await anyio.sleep_forever()
+        except asyncio.CancelledError:
+            log.append("swallowed")  # a bug in the handler, but only its own
+
+    @bus.register
+    async def other(event: OrderPlaced) -> None:
+        try:
+            await anyio.sleep_forever()
+        except asyncio.CancelledError:
+            log.append("other cancelled")
+            raise
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0):
+            await bus.publish(OrderPlaced(1))
+    assert sorted(log) == ["other cancelled", "swallowed"]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(bus.publish(OrderPlaced(1)), 0)
+
+
+async def test_a_single_concurrent_handler_gets_its_own_context_too() -> None:
+    bus = LocalEventBus(strategy="concurrent")
+
+    @bus.register
+    async def sets(event: OrderPlaced) -> None:
+        REQUEST_ID.set("changed by the handler")
+
+    await bus.publish(OrderPlaced(1))
+    assert REQUEST_ID.get() == "-"
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_except_star_keeps_the_failure_of_a_handler_that_raised_a_group(
+    strategy: Any,
+) -> None:
+    bus = LocalEventBus(strategy=strategy)
+
+    @bus.register
+    async def uses_a_task_group(event: OrderPlaced) -> None:
+        raise ExceptionGroup("from its task group", [MailDown("a"), StockDown("b")])
+
+    @bus.register
+    async def plain(event: OrderPlaced) -> None:
+        raise KeyError("k")
+
+    with pytest.raises(PublishError) as caught:
+        try:
+            await bus.publish(OrderPlaced(1))
+        except* KeyError:
+            pass
+    (failure,) = caught.value.failures
+    assert failure.handler.fn is uses_a_task_group
+    assert failure.exception is caught.value.exceptions[0]
+    mail, _ = caught.value.split(MailDown)
+    assert mail is not None
+    assert [f.handler.fn for f in mail.failures] == [uses_a_task_group]

@@ -40,7 +40,7 @@ class Tag(ModifierFactory):
         self.name = name
         self.log = log
 
-    def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+    def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
         async def tagged(action: ActionSubject) -> ActionResult:
             self.log.append(self.name)
             return await call(action)
@@ -67,7 +67,7 @@ async def test_event_handlers_each_get_their_own_chain_and_kwargs() -> None:
     log: list[str] = []
 
     class Inject(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             target: Handler = kwargs["target"]
 
             async def inject(action: ActionSubject) -> ActionResult:
@@ -95,7 +95,7 @@ async def test_event_handlers_each_get_their_own_chain_and_kwargs() -> None:
 
 async def test_a_modifier_can_change_the_message_and_the_kwargs() -> None:
     class Rewrite(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             async def rewrite(action: ActionSubject) -> ActionResult:
                 assert action.key is Query
                 action.subject = Query(action.subject.value * 10)
@@ -115,7 +115,7 @@ async def test_a_modifier_can_change_the_message_and_the_kwargs() -> None:
 
 async def test_a_modifier_can_short_circuit_and_replace_the_result() -> None:
     class Cache(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             async def cached(action: ActionSubject) -> ActionResult:
                 if action.subject.value == 0:
                     return ActionResult(result="cached")
@@ -139,7 +139,7 @@ async def test_a_modifier_can_short_circuit_and_replace_the_result() -> None:
 
 async def test_a_modifier_returning_no_action_result_is_named() -> None:
     class Broken(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             async def broken(action: ActionSubject) -> Any:
                 return (await call(action)).result
 
@@ -159,7 +159,7 @@ async def test_a_modifier_returning_no_action_result_is_named() -> None:
 
 def test_create_returning_something_not_callable_fails_at_registration() -> None:
     class Broken(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             return None  # type: ignore[return-value]
 
     bus = LocalRequestBus(modifiers=[Broken()])
@@ -178,7 +178,7 @@ def test_factories_run_once_per_handler_at_registration_with_the_handler_as_targ
     targets: list[Any] = []
 
     class Spy(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             targets.append(kwargs["target"])
             return call
 
@@ -194,7 +194,7 @@ def test_factories_run_once_per_handler_at_registration_with_the_handler_as_targ
 
 async def test_a_factory_may_call_its_target_with_an_action() -> None:
     class Bypass(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             target = kwargs["target"]
 
             async def bypass(action: ActionSubject) -> ActionResult:
@@ -219,7 +219,7 @@ async def test_modifier_stack_build_order_and_target() -> None:
     seen: list[Any] = []
 
     class Spy(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             seen.append(kwargs["target"])
             return call
 
@@ -318,7 +318,7 @@ async def test_middleware_and_factories_mix_in_order() -> None:
         def __init__(self, name: str) -> None:
             self.name = name
 
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             async def boxed(action: ActionSubject) -> ActionResult:
                 log.append(self.name)
                 action.inject[self.name] = True

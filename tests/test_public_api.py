@@ -136,7 +136,7 @@ def test_isinstance_modifier_factory_works_for_subclasses_and_duck_types() -> No
     from mediator.common.modifiers import ModifierFactory
 
     class Subclassed(ModifierFactory):
-        def create(self, call: Any, /, **kwargs: Any) -> Any:
+        def create(self, call: Any, **kwargs: Any) -> Any:
             return call
 
     class DuckTyped:
@@ -195,3 +195,20 @@ def test_importing_mediator_imports_no_broker_client() -> None:
 
 def test_version_is_exposed() -> None:
     assert isinstance(mediator.__version__, str)
+
+
+async def test_python_mediator_store_methods() -> None:
+    from mediator.common.registry import HandlerEntry
+
+    registry = mediator.RequestHandlerRegistry()
+
+    @registry.register
+    async def handler(query: int) -> int:
+        return query + 1
+
+    (entry,) = registry
+    assert isinstance(entry, HandlerEntry)
+    assert entry.stack([]).handler is entry.handler
+    bus = mediator.LocalRequestBus()
+    bus.add(entry)
+    assert await bus.execute(1) == 2

@@ -304,3 +304,68 @@ def test_the_handler_record_describes_the_handler() -> None:
     assert repr(handler) == f"<Handler {handler.described} for test_registration_errors.Ping>"
     with pytest.raises(AttributeError):
         handler.kind = "sync"  # type: ignore[misc]
+
+
+def test_an_annotation_with_a_broken_repr_is_still_reported() -> None:
+    class Unprintable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    async def handler(message: Any) -> None: ...
+
+    handler.__annotations__["message"] = Unprintable()
+    error = fails(LocalRequestBus(), handler)
+    assert error.problem == "annotation-not-class"
+    assert "Unprintable object at" in str(error)
+
+
+def test_an_annotation_is_shown_as_written() -> None:
+    async def handler(message: Any) -> None: ...
+
+    handler.__annotations__["message"] = None  # evaluated, it would be NoneType
+    error = fails(LocalRequestBus(), handler)
+    assert (error.problem, error.annotation) == ("annotation-none", None)
+
+
+def test_a_late_annotation_that_fails_to_evaluate_names_the_handler() -> None:
+    bus = LocalRequestBus()
+
+    async def handler(message: Any) -> None: ...
+
+    handler.__annotations__["message"] = "Later[int]"
+    bus.register(handler)  # Later does not exist yet: resolved at freeze()
+    handler.__globals__["Later"] = type("Later", (), {})  # not generic
+    try:
+        with pytest.raises(RegistrationError) as caught:
+            bus.freeze()
+    finally:
+        del handler.__globals__["Later"]
+    assert (caught.value.problem, caught.value.annotation) == ("annotation-error", "Later[int]")
+    assert caught.value.detail is not None and caught.value.detail.startswith("TypeError")
+
+
+def test_include_of_something_that_is_not_a_registry() -> None:
+    async def handler(message: Ping) -> None: ...
+
+    for wrong in (5, handler):
+        with pytest.raises(RegistrationError) as caught:
+            LocalRequestBus().include(wrong)  # type: ignore[arg-type]
+        assert (caught.value.problem, caught.value.obj) == ("include-item", wrong)
+
+
+def test_no_policy_suggests_a_method_only_when_no_policy_names_it() -> None:
+    class Base: ...
+
+    class Service:
+        async def handle(self, message: Ping) -> None: ...
+
+    policies = [MethodHandlerPolicy(name="handle", subtype_of=[Base])]
+    error = fails(LocalRequestBus(), Service(), policies=policies)
+    assert (error.problem, error.parameter) == ("no-policy", None)
+    assert "subtype_of" in str(error).splitlines()[1]
+
+
+def test_sync_mode_must_be_a_bool() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        LocalEventBus(sync_mode="no")  # type: ignore[arg-type]
+    assert (caught.value.problem, caught.value.value) == ("sync-mode", "no")

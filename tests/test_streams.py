@@ -157,7 +157,7 @@ async def test_modifiers_see_the_iterator_as_the_result_and_may_wrap_it() -> Non
     log: list[str] = []
 
     class Doubling(ModifierFactory):
-        def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
             async def doubled(action: ActionSubject) -> ActionResult:
                 log.append(f"modifier {type(action.subject).__name__}")
                 result = await call(action)

@@ -87,7 +87,7 @@ assert_type(list_users(ListUsers()), AsyncIterator[User])
 
 
 class Logging(ModifierFactory):
-    def create(self, call: ActionCallType, /, **kwargs: Any) -> ActionCallType:
+    def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
         async def logged(action: ActionSubject) -> ActionResult:
             return await call(action)
 
@@ -182,3 +182,17 @@ LocalEventBus(strategy="parallel")  # type: ignore[arg-type]
 LocalRequestBus(modifiers=[takes_one_argument])  # type: ignore[list-item]
 LocalEventBus(strategy="background", on_error=on_error_without_arguments)  # type: ignore[arg-type]
 get_user("not a query").close()  # type: ignore[arg-type]
+
+
+# python-mediator's own spelling of a factory, subclassed or duck-typed, type-checks too.
+class Documented(ModifierFactory):
+    def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
+        return call
+
+
+class DuckTyped:
+    def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
+        return call
+
+
+LocalRequestBus(modifiers=[Documented(), DuckTyped()])
