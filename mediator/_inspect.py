@@ -303,8 +303,8 @@ def _inspect_callable(
         raise fail("stream-on-event-bus")
     try:
         parameters = list(_signature(fn).parameters.values())
-    except (TypeError, ValueError) as error:
-        raise fail("signature", detail=str(error)) from None
+    except Exception as error:  # no signature, or an attribute of the object raised
+        raise fail("signature", detail=f"{type(error).__name__}: {error}") from None
     if not parameters:
         raise fail("no-parameters")
 

@@ -369,3 +369,15 @@ def test_sync_mode_must_be_a_bool() -> None:
     with pytest.raises(ConfigurationError) as caught:
         LocalEventBus(sync_mode="no")  # type: ignore[arg-type]
     assert (caught.value.problem, caught.value.value) == ("sync-mode", "no")
+
+
+def test_an_object_whose_attributes_raise_is_reported() -> None:
+    class Hostile:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(f"no {name}")
+
+        async def __call__(self, message: Ping) -> None: ...
+
+    error = fails(LocalRequestBus(), Hostile())
+    assert error.problem == "signature"
+    assert error.detail == "RuntimeError: no __wrapped__"
