@@ -145,12 +145,13 @@ async def _each(routes: tuple[Route, ...], event: Any, kwargs: dict[str, Any]) -
 def concurrent(routes: Sequence[Route], max_concurrency: int | None) -> Call:
     """All handlers at once; failures are raised together when all are done.
 
-    Each handler is started in the publisher's task and runs there until it
-    first suspends; most handlers that do not suspend are done by then, and
-    only the rest of the handlers go to a task group, when the first one
-    suspends.  It is the task group's behaviour (no handler outlives
-    ``publish``, every error is collected, cancellation reaches every
-    handler) at the cost of a loop over function calls when nothing suspends.
+    Inside one task group, each handler is started in the publisher's task
+    and runs there until it first suspends; most handlers are done by then.
+    The first one that suspends goes on in the publisher's task, and the
+    handlers after it become tasks of the group.  It is the task group's
+    behaviour (no handler outlives ``publish``, every error is collected,
+    cancellation, shields and deadlines as usual) without a task per handler
+    that does not suspend.
     """
     if not routes:
         return _nothing
