@@ -457,6 +457,8 @@ ConfigurationProblem = Literal[
     "policies",
     "policy",
     "thread",
+    "abandon-on-cancel",
+    "abandon-without-thread",
     "strategy",
     "strategy-and-sync-mode",
     "sync-mode",
@@ -498,6 +500,13 @@ class ConfigurationError(MediatorError, TypeError, ValueError):
                 )
             case "thread":
                 return "is not a bool", "pass thread=True or thread=False"
+            case "abandon-on-cancel":
+                return "is not a bool", "pass abandon_on_cancel=True or leave it out"
+            case "abandon-without-thread":
+                return "applies to handlers run in a worker thread only", (
+                    "add thread=True, or drop abandon_on_cancel: an inline handler is "
+                    "cancelled at its next await"
+                )
             case "strategy":
                 return "is not a strategy", "use 'sequential', 'concurrent' or 'background'"
             case "strategy-and-sync-mode":

@@ -66,6 +66,9 @@ class Handler:
     arg_strict: bool
     #: The missing name, while the annotation names a class that does not exist yet.
     unresolved: Unresolved | None = None
+    #: ``register(..., thread=True, abandon_on_cancel=True)``: a cancelled call
+    #: stops waiting for its worker thread, which runs on and whose outcome is dropped.
+    abandon_on_cancel: bool = False
 
     @property
     def location(self) -> str | None:

@@ -37,6 +37,7 @@ from ._names import callable_name, type_name
 from ._policies import CallableHandlerPolicy, MethodHandlerPolicy, Policy
 
 __all__ = [
+    "check_abandon",
     "check_entries",
     "check_entry",
     "check_modifiers",
@@ -75,6 +76,18 @@ def check_thread(thread: object, where: str) -> bool:
     if not isinstance(thread, bool):
         raise ConfigurationError(where, "thread", option="thread", value=thread)
     return thread
+
+
+def check_abandon(abandon: object, thread: bool, where: str) -> bool:
+    if not isinstance(abandon, bool):
+        raise ConfigurationError(
+            where, "abandon-on-cancel", option="abandon_on_cancel", value=abandon
+        )
+    if abandon and not thread:
+        raise ConfigurationError(
+            where, "abandon-without-thread", option="abandon_on_cancel", value=abandon
+        )
+    return abandon
 
 
 def check_strategy(

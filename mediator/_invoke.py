@@ -219,7 +219,19 @@ async def _in_thread(
     # anyio copies the caller's contextvars into the worker thread.
     call = _bound(handler, message, kwargs)
     try:
-        return await anyio.to_thread.run_sync(call)
+        # Boxed: trio refuses a thread function that returns a coroutine.
+        (result,) = await anyio.to_thread.run_sync(
+            _boxed, call, abandon_on_cancel=handler.abandon_on_cancel
+        )
     except TypeError:
         explain_argument_error(handler, kwargs, given)
         raise
+    if inspect.iscoroutine(result):
+        # A sync wrapper around an async function: the thread only created the
+        # coroutine, which must run here, in the event loop, as it does inline.
+        return await result
+    return result
+
+
+def _boxed(call: Callable[[], Any]) -> tuple[Any]:
+    return (call(),)

@@ -11,6 +11,7 @@ module can declare its handlers without knowing which bus will run them.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, overload
@@ -19,6 +20,7 @@ from ._chain import Modifier
 from ._errors import BusStateError, MediatorError
 from ._handler import Handler, HandlerEntry
 from ._inspect import (
+    check_abandon,
     check_entries,
     check_entry,
     check_modifiers,
@@ -74,6 +76,7 @@ class HandlerRegistry:
         policies: Sequence[Policy] | None = None,
         modifiers: Sequence[Modifier] = (),
         thread: bool = False,
+        abandon_on_cancel: bool = False,
     ) -> Callable[[_T], _T]: ...
 
     @overload
@@ -84,6 +87,7 @@ class HandlerRegistry:
         policies: Sequence[Policy] | None = None,
         modifiers: Sequence[Modifier] = (),
         thread: bool = False,
+        abandon_on_cancel: bool = False,
     ) -> _T: ...
 
     def register(
@@ -93,6 +97,7 @@ class HandlerRegistry:
         policies: Sequence[Policy] | None = None,
         modifiers: Sequence[Modifier] = (),
         thread: bool = False,
+        abandon_on_cancel: bool = False,
     ) -> Any:
         """Register a handler; usable as ``@register``, ``@register(...)`` or ``register(obj)``.
 
@@ -103,19 +108,26 @@ class HandlerRegistry:
             policies: replace the registry's policies for this handler.
             modifiers: modifiers for this handler only, innermost of its stack.
             thread: run a plain ``def`` handler in a worker thread
-                (``anyio.to_thread.run_sync``) instead of inline.
+                (``anyio.to_thread.run_sync``) instead of inline.  A cancelled
+                call (a timeout) then waits for the thread to finish, since a
+                thread cannot be interrupted...
+            abandon_on_cancel: ...unless this is set: the call is cancelled at
+                once and the thread runs on, its result and errors dropped.
         """
         self._check_open()
         where = f"{type(self).__name__}.register()"
         chosen = check_policies(policies, where) or self._policies
         own = (*self._modifiers, *check_modifiers(modifiers, where))
         in_thread = check_thread(thread, where)
+        abandon = check_abandon(abandon_on_cancel, in_thread, where)
         localns = _registering_namespace()
 
         def add(target: _T) -> _T:
             handler = inspect_handler(
                 target, chosen, thread=in_thread, streams=self._streams, localns=localns
             )
+            if abandon:
+                handler = dataclasses.replace(handler, abandon_on_cancel=True)
             self._admit([HandlerEntry(handler, own)])
             return target
 

@@ -9,10 +9,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
 import pytest
 
 from mediator import LocalEventBus, LocalRequestBus, MissingArgumentError, PublishError
 from mediator.common.factory import MethodHandlerPolicy
+from mediator.errors import ConfigurationError
 
 tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="none")
 
@@ -92,6 +97,114 @@ async def test_missing_argument_and_a_type_error_from_the_body(thread: bool) -> 
     with pytest.raises(TypeError, match="unsupported operand") as caught:  # from the body
         await bus.execute(Add(1, 1), user="ada")
     assert not isinstance(caught.value, MissingArgumentError)
+
+
+def traced(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A sync decorator around an async function: calling it only creates the coroutine."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Awaitable[Any]:
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("thread", [False, True])
+async def test_a_sync_wrapper_returning_a_coroutine_runs_inline_and_in_a_thread(
+    thread: bool,
+) -> None:
+    requests = LocalRequestBus()
+    events = LocalEventBus()
+    seen: list[int] = []
+
+    @requests.register(thread=thread)
+    @traced
+    async def add(command: Add) -> int:
+        await anyio.lowlevel.checkpoint()  # runs in the event loop, not in the thread
+        return command.a + command.b
+
+    @events.register(thread=thread)
+    @traced
+    async def record(event: Add) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append(event.a)
+
+    assert requests.handlers[0].kind == ("thread" if thread else "sync")
+    assert await requests.execute(Add(1, 1)) == 2
+    await events.publish(Add(5, 0))
+    assert seen == [5]
+
+
+async def test_a_thread_handler_delays_cancellation_until_it_returns() -> None:
+    bus = LocalRequestBus()
+    returned: list[int] = []
+
+    with anyio.CancelScope() as scope:
+
+        @bus.register(thread=True)
+        def slow(command: Add) -> int:
+            anyio.from_thread.run_sync(scope.cancel)  # a timeout, while the thread works
+            returned.append(command.a)
+            return command.a
+
+        assert await bus.execute(Add(1, 0)) == 1  # the call waited for the thread
+        assert returned == [1]
+        await anyio.lowlevel.checkpoint()  # the cancellation comes at the next await
+        pytest.fail("not cancelled")
+    assert scope.cancelled_caught
+
+
+async def test_abandon_on_cancel_stops_waiting_for_the_thread() -> None:
+    bus = LocalRequestBus()
+    release = threading.Event()
+    finished = threading.Event()
+
+    with anyio.CancelScope() as scope:
+
+        @bus.register(thread=True, abandon_on_cancel=True)
+        def slow(command: Add) -> int:
+            anyio.from_thread.run_sync(scope.cancel)
+            release.wait(5)
+            finished.set()
+            return command.a
+
+        await bus.execute(Add(1, 0))
+    assert scope.cancelled_caught
+    assert bus.handlers[0].abandon_on_cancel
+    assert not finished.is_set()  # the thread was abandoned, still at work
+    release.set()
+    assert await anyio.to_thread.run_sync(finished.wait, 5)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem", "message"),
+    [
+        (
+            {"abandon_on_cancel": "yes", "thread": True},
+            "abandon-on-cancel",
+            "LocalRequestBus.register(): abandon_on_cancel='yes' is not a bool.\n"
+            "Tip: Pass abandon_on_cancel=True or leave it out.",
+        ),
+        (
+            {"abandon_on_cancel": True},
+            "abandon-without-thread",
+            "LocalRequestBus.register(): abandon_on_cancel=True applies to handlers run in a "
+            "worker thread only.\nTip: Add thread=True, or drop abandon_on_cancel: an inline "
+            "handler is cancelled at its next await.",
+        ),
+    ],
+)
+def test_abandon_on_cancel_is_checked(options: dict[str, Any], problem: str, message: str) -> None:
+    bus = LocalRequestBus()
+
+    def add(command: Add) -> int:
+        return 0
+
+    with pytest.raises(ConfigurationError) as caught:
+        bus.register(add, **options)
+    assert (caught.value.problem, caught.value.option) == (problem, "abandon_on_cancel")
+    assert str(caught.value) == message
+    assert bus.handlers == ()
 
 
 async def test_a_sync_wrapper_returning_a_coroutine_is_awaited() -> None:
