@@ -332,14 +332,24 @@ class Background:
     ``publish`` returns once the handlers are scheduled; leaving the block
     waits for them, also when it exits with an error (cancelling the block
     cancels them).  Failures go to ``on_error``.
+
+    With ``max_in_flight``, at most that many handlers run at once and
+    ``publish`` waits for room, so a producer cannot outrun its handlers
+    without bound.  A handler publishing to its own bus does not wait: all
+    handlers could be doing it at once, and none would ever make room.  Its
+    events' handlers wait for room in their own tasks instead.
     """
 
-    def __init__(self, owner: str, on_error: ErrorCallback, max_concurrency: int | None) -> None:
+    def __init__(self, owner: str, on_error: ErrorCallback, max_in_flight: int | None) -> None:
         self._owner = owner
         self._on_error = on_error
-        self._max_concurrency = max_concurrency
+        self._max_in_flight = max_in_flight
         self._group: TaskGroup | None = None
         self._limiter: anyio.CapacityLimiter | None = None
+        #: Set in the tasks of this bus's handlers (each task has its own context).
+        self._inside: contextvars.ContextVar[bool] = contextvars.ContextVar(
+            f"inside {owner} background handler", default=False
+        )
 
     async def enter(self) -> None:
         if self._group is not None:
@@ -347,8 +357,8 @@ class Background:
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group
-        if self._max_concurrency is not None:
-            self._limiter = anyio.CapacityLimiter(self._max_concurrency)
+        if self._max_in_flight is not None:
+            self._limiter = anyio.CapacityLimiter(self._max_in_flight)
 
     async def exit(
         self,
@@ -380,31 +390,57 @@ class Background:
         group = self._group
         if group is None:
             raise BusStateError("not-entered", owner=self._owner)
+        limiter = self._limiter
+        if limiter is None or self._inside.get():
+            for route in routes:
+                group.start_soon(self._run, route, event, kwargs, None, name=route[2].name)
+            return
         for route in routes:
-            group.start_soon(self._run, route, event, kwargs, name=route[2].name)
+            # The slot is taken here, in the publisher's task: that is the backpressure.
+            slot = object()
+            await limiter.acquire_on_behalf_of(slot)
+            try:
+                group.start_soon(self._run, route, event, kwargs, slot, name=route[2].name)
+            except BaseException:
+                limiter.release_on_behalf_of(slot)
+                raise
 
-    async def _run(self, route: Route, event: Any, kwargs: dict[str, Any]) -> None:
-        handler = route[2]
+    async def _run(
+        self, route: Route, event: Any, kwargs: dict[str, Any], slot: object | None
+    ) -> None:
+        self._inside.set(True)
+        limiter = self._limiter
         try:
-            if self._limiter is None:
+            if limiter is None or slot is not None:
                 await _start(route, event, kwargs)
-            else:
-                async with self._limiter:
+            else:  # published by one of this bus's handlers: wait for room here
+                async with limiter:
                     await _start(route, event, kwargs)
         except Exception as error:
-            _note(error, handler, event)
-            try:
-                outcome = self._on_error(error, handler, event)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:
-                logger.exception(
-                    "on_error callback %r failed while reporting this failure of %s for %s",
-                    self._on_error,
-                    handler.described,
-                    type_name(type(event)),
-                )
-                log_failure(error, handler, event)
+            _note(error, route[2], event)
+            await self._report(error, route[2], event)
+        finally:
+            if slot is not None and limiter is not None:
+                limiter.release_on_behalf_of(slot)
+
+    async def _report(self, error: Exception, handler: Handler, event: Any) -> None:
+        try:
+            outcome = self._on_error(error, handler, event)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            logger.exception(
+                "on_error callback %r failed while reporting this failure of %s for %s",
+                self._on_error,
+                handler.described,
+                type_name(type(event)),
+            )
+            log_failure(error, handler, event)
+        except BaseException:
+            # Cancelled (the block is cancelled at shutdown) before it was done:
+            # the failure may not have reached its destination, so it is logged.
+            _log_unreported(error, handler, event, self._on_error)
+            raise
 
 
 # -- reporting ----------------------------------------------------------------------------
@@ -419,6 +455,18 @@ def _note(error: Exception, handler: Handler, event: Any) -> None:
         note = f"raised by event handler {handler.described} for {type_name(type(event))}"
         if note not in getattr(error, "__notes__", ()):
             error.add_note(note)
+
+
+def _log_unreported(
+    error: Exception, handler: Handler, event: Any, on_error: ErrorCallback
+) -> None:
+    logger.error(
+        "Event handler %s failed for %s; on_error %r was cancelled while reporting it",
+        handler.described,
+        type_name(type(event)),
+        on_error,
+        exc_info=(type(error), error, error.__traceback__),
+    )
 
 
 def _publish_error(event: Any, failures: list[Failure], handlers: int) -> PublishError:

@@ -464,6 +464,9 @@ ConfigurationProblem = Literal[
     "sync-mode",
     "max-concurrency",
     "max-concurrency-sequential",
+    "max-concurrency-background",
+    "max-in-flight",
+    "max-in-flight-strategy",
     "on-error",
     "on-error-strategy",
 ]
@@ -525,6 +528,18 @@ class ConfigurationError(MediatorError, TypeError, ValueError):
                 return "limits nothing with the 'sequential' strategy", (
                     "it runs one handler at a time already: drop max_concurrency, or use "
                     "strategy='concurrent' or 'background'"
+                )
+            case "max-concurrency-background":
+                return "limits the handlers of one publish, a 'concurrent' option", (
+                    "to bound the handlers a 'background' bus runs at once (publish() then "
+                    "waits for room), pass max_in_flight= instead"
+                )
+            case "max-in-flight":
+                return "is not a positive int or None", "pass a number of handlers, e.g. 100"
+            case "max-in-flight-strategy":
+                return "bounds the handlers of the 'background' strategy only", (
+                    "use strategy='background', or max_concurrency= to limit the handlers of "
+                    "one 'concurrent' publish"
                 )
             case "on-error":
                 return "is not callable", "pass a function on_error(exception, handler, event)"

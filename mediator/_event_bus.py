@@ -40,12 +40,14 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
 
     - ``"sequential"`` (default): one handler after another; ``publish``
       raises `PublishError` at the end if any failed.
-    - ``"concurrent"``: all handlers at once (at most ``max_concurrency`` at
-      a time); same error reporting.
-    - ``"background"``: ``publish`` returns at once; handlers run in the task
-      group of ``async with bus:``, which waits for them on exit, and failures
-      go to ``on_error(exception, handler, event)`` (default: logged on the
-      ``mediator`` logger).
+    - ``"concurrent"``: all handlers at once (at most ``max_concurrency`` of
+      one publish at a time); same error reporting.
+    - ``"background"``: ``publish`` returns once the handlers are scheduled;
+      they run in the task group of ``async with bus:``, which waits for them
+      on exit, and failures go to ``on_error(exception, handler, event)``
+      (default: logged on the ``mediator`` logger).  With ``max_in_flight``,
+      at most that many handlers of the bus run at once, and ``publish``
+      waits for room.
 
     ``sync_mode=True`` (python-mediator) means ``"concurrent"``, and
     ``sync_mode=False`` means ``"background"``.
@@ -58,6 +60,7 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         modifiers: Sequence[Modifier] | None = (),
         strategy: Strategy | None = None,
         max_concurrency: int | None = None,
+        max_in_flight: int | None = None,
         on_error: ErrorCallback | None = None,
         sync_mode: bool | None = None,
     ) -> None:
@@ -67,12 +70,13 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
             strategy,
             sync_mode=sync_mode,
             max_concurrency=max_concurrency,
+            max_in_flight=max_in_flight,
             on_error=on_error,
         )
         self._strategy: Strategy = chosen
         self._max_concurrency = max_concurrency
         self._background = (
-            Background(type(self).__name__, on_error or log_failure, max_concurrency)
+            Background(type(self).__name__, on_error or log_failure, max_in_flight)
             if chosen == "background"
             else None
         )

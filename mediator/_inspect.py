@@ -25,6 +25,7 @@ from ._chain import Modifier
 from ._delivery import Strategy
 from ._errors import (
     ConfigurationError,
+    ConfigurationProblem,
     DuplicateHandlerError,
     ModifierError,
     RegistrationError,
@@ -96,6 +97,7 @@ def check_strategy(
     *,
     sync_mode: bool | None,
     max_concurrency: object,
+    max_in_flight: object = None,
     on_error: object,
 ) -> Strategy:
     """The options of `LocalEventBus`, as its strategy (python-mediator's ``sync_mode`` too)."""
@@ -106,13 +108,25 @@ def check_strategy(
         raise ConfigurationError(where, "strategy", option="strategy", value=strategy)
     if max_concurrency is not None:
         limit = max_concurrency
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        if not _positive(limit):
             raise ConfigurationError(
                 where, "max-concurrency", option="max_concurrency", value=max_concurrency
             )
-        if chosen == "sequential":
+        if chosen != "concurrent":
+            problem: ConfigurationProblem = (
+                "max-concurrency-sequential"
+                if chosen == "sequential"
+                else "max-concurrency-background"
+            )
+            raise ConfigurationError(where, problem, option="max_concurrency", value=limit)
+    if max_in_flight is not None:
+        if not _positive(max_in_flight):
             raise ConfigurationError(
-                where, "max-concurrency-sequential", option="max_concurrency", value=limit
+                where, "max-in-flight", option="max_in_flight", value=max_in_flight
+            )
+        if chosen != "background":
+            raise ConfigurationError(
+                where, "max-in-flight-strategy", option="max_in_flight", value=max_in_flight
             )
     if on_error is not None:
         if not callable(on_error):
@@ -120,6 +134,10 @@ def check_strategy(
         if chosen != "background":
             raise ConfigurationError(where, "on-error-strategy", option="on_error", value=on_error)
     return chosen
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def check_entries(entries: object) -> list[object]:

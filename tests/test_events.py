@@ -481,22 +481,95 @@ async def test_a_failing_on_error_is_logged_not_raised(caplog: pytest.LogCapture
     assert "MailDown" in caplog.text
 
 
-async def test_background_concurrency_limit() -> None:
-    bus = LocalEventBus(strategy="background", max_concurrency=1)
-    running = peak = 0
+async def test_max_in_flight_bounds_the_running_handlers_and_makes_publish_wait() -> None:
+    bus = LocalEventBus(strategy="background", max_in_flight=2)
+    release = anyio.Event()
+    started: list[int] = []
+    published: list[int] = []
 
     @bus.register
     async def handler(event: OrderPlaced) -> None:
-        nonlocal running, peak
+        started.append(event.order_id)
+        await release.wait()
+
+    async def produce() -> None:
+        for i in range(5):
+            await bus.publish(OrderPlaced(i))
+            published.append(i)
+
+    async with bus, anyio.create_task_group() as group:
+        group.start_soon(produce)
+        await anyio.wait_all_tasks_blocked()
+        # Two handlers run; the third publish waits for room, the rest are not made yet.
+        assert (started, published) == ([0, 1], [0, 1])
+        release.set()
+    assert (started, published) == ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
+
+
+async def test_max_in_flight_keeps_a_producer_from_outrunning_its_handlers() -> None:
+    bus = LocalEventBus(strategy="background", max_in_flight=10)
+    running = peak = 0
+    handled = 0
+
+    @bus.register
+    async def handler(event: OrderPlaced) -> None:
+        nonlocal running, peak, handled
         running += 1
         peak = max(peak, running)
         await anyio.lowlevel.checkpoint()
         running -= 1
+        handled += 1
 
     async with bus:
-        for i in range(4):
+        for i in range(1000):
             await bus.publish(OrderPlaced(i))
-    assert peak == 1
+            assert i + 1 - handled <= 10  # never more than the limit pending
+    assert peak <= 10 and handled == 1000
+
+
+async def test_a_handler_publishing_to_its_own_full_bus_does_not_deadlock() -> None:
+    bus = LocalEventBus(strategy="background", max_in_flight=1)
+    seen: list[str] = []
+
+    @bus.register
+    async def placed(event: OrderPlaced) -> None:
+        await bus.publish(OrderShipped(event.order_id))  # the only slot is this handler's
+        seen.append("placed")
+
+    @bus.register
+    async def shipped(event: OrderShipped) -> None:
+        seen.append("shipped")
+
+    async with bus:
+        await bus.publish(OrderPlaced(1))
+        await bus.publish(OrderPlaced(2))
+    assert sorted(seen) == ["placed", "placed", "shipped", "shipped"]
+
+
+async def test_a_cancelled_async_on_error_still_logs_the_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reporting = anyio.Event()
+
+    async def report(error: Exception, handler: Handler, event: object) -> None:
+        reporting.set()
+        await anyio.sleep_forever()  # a slow error tracker, at shutdown
+
+    bus = LocalEventBus(strategy="background", on_error=report)
+
+    @bus.register
+    async def fails(event: OrderPlaced) -> None:
+        raise MailDown("smtp down")
+
+    with caplog.at_level(logging.ERROR, logger="mediator"), anyio.CancelScope() as scope:
+        async with bus:
+            await bus.publish(OrderPlaced(1))
+            await reporting.wait()
+            scope.cancel()
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"Event handler {bus.handlers[0].described} failed")
+    assert "was cancelled while reporting it" in record.getMessage()
+    assert record.exc_info is not None and isinstance(record.exc_info[1], MailDown)
 
 
 async def test_background_handlers_can_publish_more_events_during_the_drain() -> None:
@@ -579,6 +652,13 @@ def test_sync_mode_compatibility() -> None:
     [
         ({"strategy": "parallel"}, "strategy", "strategy"),
         ({"max_concurrency": 2}, "max-concurrency-sequential", "max_concurrency"),
+        (
+            {"strategy": "background", "max_concurrency": 2},
+            "max-concurrency-background",
+            "max_concurrency",
+        ),
+        ({"strategy": "background", "max_in_flight": 0}, "max-in-flight", "max_in_flight"),
+        ({"strategy": "concurrent", "max_in_flight": 5}, "max-in-flight-strategy", "max_in_flight"),
         ({"strategy": "concurrent", "max_concurrency": 0}, "max-concurrency", "max_concurrency"),
         ({"strategy": "concurrent", "max_concurrency": True}, "max-concurrency", "max_concurrency"),
         ({"on_error": print}, "on-error-strategy", "on_error"),
