@@ -10,6 +10,7 @@ from ._errors import AmbiguousHandlerError, HandlerNotFoundError
 from ._handler import HandlerEntry
 from ._messages import Request, StreamRequest
 from ._registry import RequestHandlerRegistry
+from ._results import RequestResult, StreamItem
 from ._routing import nearest
 from ._stream import Stream, StreamOpener, stream_opener
 
@@ -48,8 +49,18 @@ class LocalRequestBus(RequestHandlerRegistry):
         self._call_cache: dict[type, Call] = {}
         self._stream_cache: dict[type, StreamOpener] = {}
 
+    # The middle overloads of `execute` and `stream` are for mypy: given an expected type
+    # (`x: int = await ...`), it takes `T` from that and, if the request's result does not
+    # fit, would fall through to the `Any` overload.  Typed from the request alone, the middle
+    # one turns that into an error (see _results).
     @overload
-    def execute(self, request: Request[T], /, **kwargs: Any) -> Coroutine[Any, Any, T]: ...
+    def execute(  # pyright: ignore[reportOverlappingOverload]
+        self, request: Request[T], /, **kwargs: Any
+    ) -> Coroutine[Any, Any, T]: ...
+    @overload
+    def execute(  # type: ignore[overload-cannot-match]
+        self, request: Request[T], /, **kwargs: Any
+    ) -> Coroutine[Any, Any, RequestResult[T]]: ...
     @overload
     def execute(self, request: object, /, **kwargs: Any) -> Coroutine[Any, Any, Any]: ...
 
@@ -78,7 +89,13 @@ class LocalRequestBus(RequestHandlerRegistry):
             return raise_later(error)
 
     @overload
-    def stream(self, request: StreamRequest[T], /, **kwargs: Any) -> Stream[T]: ...
+    def stream(  # pyright: ignore[reportOverlappingOverload]
+        self, request: StreamRequest[T], /, **kwargs: Any
+    ) -> Stream[T]: ...
+    @overload
+    def stream(  # type: ignore[overload-cannot-match]
+        self, request: StreamRequest[T], /, **kwargs: Any
+    ) -> Stream[StreamItem[T]]: ...
     @overload
     def stream(self, request: object, /, **kwargs: Any) -> Stream[Any]: ...
 

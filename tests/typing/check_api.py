@@ -160,16 +160,20 @@ def fields(handler: Handler, error: MissingArgumentError, failure: Failure) -> N
 # -- what must be rejected ----------------------------------------------------------
 
 
+def takes_str(value: str) -> None: ...
+
+
 async def rejected(handler: Handler) -> None:
-    # (Not `wrong: str = await requests.execute(...)`: mypy then falls back to the
-    # untyped overload. The result itself is typed, as assert_type shows above.)
-    user = await requests.execute(GetUser(1))
-    wrong: str = user  # type: ignore[assignment]
+    # An expected type does not hide the result's (tests/typing/check_results.py has more).
+    wrong: str = await requests.execute(GetUser(1))  # type: ignore[assignment]
+    takes_str(await requests.execute(GetUser(1)))  # type: ignore[arg-type]
+    wrong_items: Stream[str] = requests.stream(ListUsers())  # type: ignore[assignment]
     async for user in requests.stream(ListUsers()):
         user.age  # type: ignore[attr-defined]  # noqa: B018
+        takes_str(user)  # type: ignore[arg-type]
     await requests.execute(GetUser(1), "positional")  # type: ignore[call-overload]
     handler.kind = "sync"  # type: ignore[misc]
-    del wrong
+    del wrong, wrong_items
 
 
 async def takes_one_argument(message: Any) -> Any: ...
