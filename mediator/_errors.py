@@ -703,21 +703,19 @@ class PublishError(ExceptionGroup[Exception], MediatorError):
         return error
 
     def derive(self, excs: Sequence[Exception]) -> PublishError:  # type: ignore[override]
-        # Keeps `split`/`subgroup` results a PublishError with the matching failures.
-        # ``excs`` keeps the order of ``self.exceptions``, but a handler's own
-        # ExceptionGroup comes back rebuilt (a new object, with the original's
-        # traceback): pair the failures in order.
+        # ``split``, ``subgroup`` and ``except*`` build their parts with it: each
+        # part is a PublishError with the failures of the exceptions it keeps.
+        # ``excs`` keeps the order of ``self.exceptions``; a leaf is the same
+        # object, but a nested group (a handler's own ExceptionGroup, or the
+        # PublishError of a publish inside a handler) comes back rebuilt, as a
+        # new object with the original's traceback, cause and context.  So the
+        # failures pair up in order.
         derived = PublishError(self.message, excs)
         failures: list[Failure] = []
         remaining = iter(self.failures)
         for exc in excs:
             for failure in remaining:
-                original = failure.exception
-                if original is exc or (
-                    isinstance(original, BaseExceptionGroup)
-                    and type(original) is type(exc)
-                    and original.__traceback__ is exc.__traceback__
-                ):
+                if _same_part(failure.exception, exc):
                     failures.append(Failure(failure.handler, exc))
                     break
         derived.failures = tuple(failures)
@@ -726,6 +724,25 @@ class PublishError(ExceptionGroup[Exception], MediatorError):
 
     def __reduce__(self) -> Any:
         return _restore, (type(self), self.args, self.__dict__)
+
+
+def _same_part(original: BaseException, part: BaseException) -> bool:
+    """``part`` is ``original``, or what ``split`` rebuilt of the group ``original``.
+
+    A group's part may be of another class (an ExceptionGroup subclass without
+    its own ``derive`` comes back as a plain ExceptionGroup), but it carries
+    the original's traceback, cause and context.
+    """
+    if original is part:
+        return True
+    return (
+        isinstance(original, BaseExceptionGroup)
+        and isinstance(part, BaseExceptionGroup)
+        and part.message == original.message
+        and part.__traceback__ is original.__traceback__
+        and part.__cause__ is original.__cause__
+        and part.__context__ is original.__context__
+    )
 
 
 class EventAggregateError(MediatorError):

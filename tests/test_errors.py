@@ -238,6 +238,62 @@ def test_publish_error() -> None:
     )
 
 
+class OwnGroup(ExceptionGroup[Exception]):
+    """A handler's own group class, without a derive() of its own."""
+
+
+async def test_split_and_except_star_keep_the_failures_of_nested_publish_errors() -> None:
+    inner, outer = LocalEventBus(), LocalEventBus()
+
+    @inner.register
+    async def inner_value(event: Base) -> None:
+        raise ValueError("inner")
+
+    @inner.register
+    async def inner_key(event: Base) -> None:
+        raise KeyError("inner")
+
+    @outer.register
+    async def relay(event: Ping) -> None:
+        await inner.publish(Base())  # its PublishError is this handler's failure
+
+    @outer.register
+    async def grouped(event: Ping) -> None:
+        raise OwnGroup("its own group", [ValueError("own"), KeyError("own")])
+
+    @outer.register
+    async def plain(event: Ping) -> None:
+        raise KeyError("outer")
+
+    def handlers(error: BaseException | None) -> list[Any]:
+        assert isinstance(error, PublishError)
+        assert [f.exception for f in error.failures] == list(error.exceptions)
+        return [f.handler.fn for f in error.failures]
+
+    with pytest.raises(PublishError) as caught:
+        await outer.publish(Ping())
+    values, rest = caught.value.split(ValueError)
+    assert handlers(values) == [relay, grouped]
+    assert values is not None and handlers(values.exceptions[0]) == [inner_value]
+    assert handlers(rest) == [relay, grouped, plain]
+    assert rest is not None and handlers(rest.exceptions[0]) == [inner_key]
+    assert handlers(caught.value.subgroup(lambda e: "outer" in str(e))) == [plain]
+
+    seen: dict[str, list[Any]] = {}
+    try:
+        await outer.publish(Ping())
+    except* KeyError as group:
+        seen["key"] = handlers(group)
+        seen["inner key"] = handlers(group.exceptions[0])
+    except* ValueError as group:
+        seen["value"] = handlers(group)
+    assert seen == {
+        "key": [relay, grouped, plain],
+        "inner key": [inner_key],
+        "value": [relay, grouped],
+    }
+
+
 def mediator_failure(handler: Handler) -> Any:
     from mediator import Failure
 
