@@ -12,9 +12,11 @@ paths (``mediator.request``, ``mediator.event``, ``mediator.common.*``).
 
 from . import errors as errors
 from ._aggregate import EventAggregate as EventAggregate
+from ._chain import AroundMiddleware as AroundMiddleware
 from ._chain import Middleware as Middleware
 from ._chain import Modifier as Modifier
 from ._chain import Next as Next
+from ._chain import around as around
 from ._delivery import ErrorCallback as ErrorCallback
 from ._errors import Failure as Failure
 from ._errors import HandlerNotFoundError as HandlerNotFoundError
@@ -37,6 +39,7 @@ from ._stream import Stream as Stream
 __version__ = "0.1.0.dev0"
 
 __all__ = (
+    "AroundMiddleware",
     "ErrorCallback",
     "EventAggregate",
     "EventHandlerRegistry",
@@ -58,6 +61,7 @@ __all__ = (
     "Strategy",
     "Stream",
     "StreamRequest",
+    "around",
 )
 
 _show_public_path(globals(), __name__)

@@ -11,25 +11,33 @@ that wraps the rest of the chain, folded from the handler outwards.  A run
 of python-mediator modifier factories becomes a single layer
 (`mediator._legacy.factory_layer`), so a handler without factories carries
 no trace of that model.
+
+`around` makes the other form of middleware, an async generator that yields
+the result once; `AroundMiddleware` keeps it suspended at its ``yield`` for
+as long as the call lasts, which for a stream handler is its whole iteration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, final, overload
 
 from ._invoke import compile_call
 from ._legacy import ModifierFactory, factory_layer, is_factory
+from ._names import describe
 
 if TYPE_CHECKING:
     from ._handler import Handler
 
 __all__ = [
+    "AroundMiddleware",
     "Call",
     "Layer",
     "Middleware",
     "Modifier",
     "Next",
+    "around",
     "build_call",
     "compose",
     "raise_later",
@@ -42,9 +50,12 @@ Call = Callable[[Any, dict[str, Any]], Awaitable[Any]]
 class Next(Protocol):
     """What a middleware calls to go on: the next middleware, or the handler itself.
 
-    ``await call_next(message, kwargs)`` returns the handler's result (for a
-    stream handler: the async iterator of its items); ``call_next.handler`` is
-    the `mediator.Handler` at the end of the chain.
+    ``await call_next(message, kwargs)`` returns the handler's result;
+    ``call_next.handler`` is the `mediator.Handler` at the end of the chain.
+    For a stream handler (``call_next.handler.kind == "stream"``) the result is
+    the async iterator of its items, returned before any item is produced: code
+    that must span the iteration (closing a session, stopping a timer) belongs
+    in an `around` middleware.
     """
 
     @property
@@ -55,8 +66,13 @@ class Next(Protocol):
 
 #: A middleware function: ``async def middleware(message, kwargs, call_next)``.
 #: It returns the result, usually ``await call_next(message, kwargs)``; to change
-#: the keyword arguments, pass a new dict rather than editing ``kwargs``.
+#: the keyword arguments, pass a new dict rather than editing ``kwargs``.  An
+#: `AroundMiddleware` (made by `around`) is one too.
 Middleware = Callable[[Any, dict[str, Any], Next], Awaitable[Any]]
+
+#: What `around` decorates: ``async def middleware(message, kwargs, call_next)``
+#: that yields once.
+_AroundFunction = Callable[[Any, dict[str, Any], Next], AsyncIterator[Any]]
 
 #: What ``modifiers=`` takes: middleware functions and python-mediator's
 #: modifier factories, mixed.
@@ -99,6 +115,21 @@ def compose(
     return call
 
 
+def provided_names(modifiers: Sequence[Modifier]) -> frozenset[str] | None:
+    """The keyword arguments ``modifiers`` declare they add (`around`'s ``provides``).
+
+    None if a modifier factory is among them: its ``action.inject`` may add any
+    argument, and it has no way to say which.
+    """
+    names: set[str] = set()
+    for modifier in modifiers:
+        if isinstance(modifier, AroundMiddleware):
+            names |= modifier.provides
+        elif is_factory(modifier):
+            return None
+    return frozenset(names)
+
+
 def middleware_layer(middleware: Middleware) -> Layer:
     def layer(call_next: Next, copy: bool) -> Call:
         if copy:
@@ -120,6 +151,161 @@ def _named(call: Any, handler: Handler) -> Next:
     """``call`` (a function of ours) with ``.handler``: what ``call_next.handler`` reads."""
     call.handler = handler
     return call  # type: ignore[no-any-return]
+
+
+# -- around: middleware that spans the whole call ---------------------------------
+
+
+@overload
+def around(function: _AroundFunction, /, *, provides: Iterable[str] = ()) -> AroundMiddleware: ...
+@overload
+def around(*, provides: Iterable[str] = ()) -> Callable[[_AroundFunction], AroundMiddleware]: ...
+
+
+def around(
+    function: _AroundFunction | None = None, /, *, provides: Iterable[str] = ()
+) -> AroundMiddleware | Callable[[_AroundFunction], AroundMiddleware]:
+    """Make a middleware from an async generator that yields the result once.
+
+    Write ``yield`` where a middleware function writes ``return``::
+
+        @around
+        async def timed(message, kwargs, call_next):
+            started = time.perf_counter()
+            try:
+                yield await call_next(message, kwargs)
+            finally:
+                print(time.perf_counter() - started)
+
+    The code after ``yield`` runs when the call is over: for a request or an
+    event handler, once the handler has returned (before the caller gets the
+    result); for a stream handler, once its iteration is over (the handler's
+    generator has finished, raised or been closed: ``break`` inside
+    ``async with bus.stream(...)`` closes it at once).  An exception from the
+    handler is raised at the ``yield``, also for one raised while streaming, so
+    ``try``/``except``/``finally`` and ``async with`` around it see every way
+    the call can end; a stream closed early raises ``GeneratorExit`` there, so
+    put teardown in ``finally`` or ``async with``.  For a stream handler the
+    yielded value is the async iterator of the items, which the middleware may
+    replace with its own.
+
+    ``provides`` names the keyword arguments the middleware adds for the
+    handler (``call_next(message, {**kwargs, "session": ...})``):
+    ``bus.stream()`` checks a stream handler's required arguments before the
+    chain runs, and counts these as given.
+
+    Raises:
+        TypeError: ``function`` is not an async generator function, or
+            ``provides`` is a string rather than a collection of names.
+    """
+    if isinstance(provides, str):
+        raise TypeError(f"around(provides={provides!r}): give a list of names, not a string")
+    names = frozenset(provides)
+    if function is None:
+        return lambda function: AroundMiddleware(function, provides=names)
+    return AroundMiddleware(function, provides=names)
+
+
+@final
+class AroundMiddleware:
+    """A middleware made by `around`: its code around ``yield`` spans the whole call.
+
+    It is a `Middleware` (``await mw(message, kwargs, call_next)``), so it goes
+    in any ``modifiers=`` list and mixes with middleware functions and modifier
+    factories.  For a stream handler the result it returns is an async
+    iterator that finishes the generator when it is exhausted or closed.
+    """
+
+    __slots__ = ("_function", "_provides")
+
+    def __init__(
+        self, function: _AroundFunction, *, provides: frozenset[str] = frozenset()
+    ) -> None:
+        own_call = getattr(type(function), "__call__", None)  # noqa: B004 - the class attribute
+        if not (inspect.isasyncgenfunction(function) or inspect.isasyncgenfunction(own_call)):
+            raise TypeError(
+                f"around() takes an async generator function (`async def` with `yield`), not "
+                f"{describe(function)}; a middleware that returns its result needs no around()"
+            )
+        self._function = function
+        self._provides = provides
+
+    @property
+    def function(self) -> _AroundFunction:
+        """The async generator function it was made from."""
+        return self._function
+
+    @property
+    def provides(self) -> frozenset[str]:
+        """The keyword arguments it declared it adds for the handler."""
+        return self._provides
+
+    async def __call__(self, message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+        steps: AsyncIterator[Any] = self._function(message, kwargs, call_next)
+        try:
+            result = await steps.__anext__()
+        except StopAsyncIteration:
+            raise RuntimeError(
+                f"the middleware {describe(self._function)} finished without yielding: "
+                f"yield the result, usually `yield await call_next(message, kwargs)`"
+            ) from None
+        if call_next.handler.kind == "stream":
+            return _spanning(result, steps, self)
+        try:
+            await steps.__anext__()
+        except StopAsyncIteration:
+            return result
+        await _close(steps)
+        raise self._yielded_again()
+
+    def _yielded_again(self) -> RuntimeError:
+        return RuntimeError(
+            f"the middleware {describe(self._function)} yielded more than once: it yields "
+            f"the result once (for a stream, the iterator of its items)"
+        )
+
+    def __repr__(self) -> str:
+        provides = f", provides={sorted(self._provides)}" if self._provides else ""
+        return f"around({describe(self._function)}{provides})"
+
+
+async def _spanning(
+    items: AsyncIterator[Any], steps: AsyncIterator[Any], middleware: AroundMiddleware
+) -> AsyncGenerator[Any, None]:
+    """``items``, then the rest of the middleware's generator ``steps``, however they end."""
+    try:
+        async for item in items:
+            yield item
+    except GeneratorExit:  # closed early: close the handler's generator, then the middleware
+        try:
+            await _close(items)
+        finally:
+            await _close(steps)
+        raise
+    except BaseException as error:  # the handler raised (or was cancelled) while streaming
+        await _close(items)  # finished already, unless the error was thrown in at our yield
+        athrow = getattr(steps, "athrow", None)
+        if athrow is None:  # pragma: no cover - an async generator function makes a generator
+            raise
+        try:
+            await athrow(error)
+        except StopAsyncIteration:
+            return  # the middleware caught the error and finished: the stream ends
+        await _close(steps)
+        raise middleware._yielded_again() from error
+    else:
+        try:
+            await steps.__anext__()
+        except StopAsyncIteration:
+            return
+        await _close(steps)
+        raise middleware._yielded_again()
+
+
+async def _close(iterator: Any) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def raise_later(error: BaseException) -> NoReturn:

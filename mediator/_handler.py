@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Handler", "HandlerEntry", "HandlerKind"]
 
-#: How the bus calls a handler: ``"async"`` (``async def``), ``"sync"`` (a plain
-#: ``def``, inline), ``"thread"`` (a plain ``def`` in a worker thread) or
-#: ``"stream"`` (an ``async def`` that yields).
+#: How the bus calls a handler (`Handler.kind`): ``"async"`` (``async def``),
+#: ``"sync"`` (a plain ``def``, run inline), ``"thread"`` (a plain ``def`` run in
+#: a worker thread, ``register(fn, thread=True)``) or ``"stream"`` (an
+#: ``async def`` that yields, run by ``bus.stream()``).
 HandlerKind = Literal["async", "sync", "thread", "stream"]
 
 
@@ -41,6 +42,12 @@ class Handler:
     obj: Any
     #: What the bus calls.
     fn: Callable[..., Any]
+    #: How the bus calls ``fn``: ``"async"``, ``"sync"`` (inline), ``"thread"``
+    #: (in a worker thread) or ``"stream"`` (an async generator, run by
+    #: ``bus.stream()``).  A middleware tells a stream call apart by
+    #: ``call_next.handler.kind == "stream"``: ``await call_next(...)`` then gives
+    #: the async iterator of the items, before any item is produced.  The three
+    #: others give the handler's result.
     kind: HandlerKind
     #: ``module.QualName`` of ``fn``.
     name: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
@@ -24,7 +24,13 @@ from ._handler import Handler
 if TYPE_CHECKING:
     from ._chain import Call
 
-__all__ = ["compile_call", "compile_opener", "explain_argument_error", "is_plain"]
+__all__ = [
+    "compile_call",
+    "compile_missing_check",
+    "compile_opener",
+    "explain_argument_error",
+    "is_plain",
+]
 
 #: ``open(message, kwargs)`` -> the async iterator of a stream handler, started.
 Opener = Callable[[Any, dict[str, Any]], AsyncIterator[Any]]
@@ -63,6 +69,43 @@ def compile_call(handler: Handler) -> Call:
 def compile_opener(handler: Handler) -> Opener:
     """Start a stream handler: calling an async generator function only binds its arguments."""
     return _binder(handler)
+
+
+def compile_missing_check(
+    handler: Handler, provided: Collection[str] = ()
+) -> Callable[[dict[str, Any]], None] | None:
+    """``check(kwargs)``: raise `MissingArgumentError` if a required parameter is not given.
+
+    What ``bus.stream()`` runs before a stream handler's middleware chain, so
+    that a missing argument is raised there rather than at the first item.  A
+    parameter counts as given if ``kwargs`` has it under its own name or a name
+    ``arg_map`` renames to it, or if it is among ``provided`` (the names
+    middleware declare they add).  None if no parameter can be missing.
+    """
+    needs: list[tuple[str, frozenset[str]]] = []
+    for parameter in handler.required:
+        sources = (source for source, target in handler.arg_map.items() if target == parameter)
+        names = frozenset({parameter, *sources})
+        if names.isdisjoint(provided):
+            needs.append((parameter, names))
+    if not needs:
+        return None
+    renamed = {target: source for source, target in handler.arg_map.items()}
+
+    def check(kwargs: dict[str, Any]) -> None:
+        for _, names in needs:
+            if names.isdisjoint(kwargs):
+                missing = [renamed.get(p, p) for p, n in needs if n.isdisjoint(kwargs)]
+                error = MissingArgumentError(handler, parameters=missing, given=tuple(kwargs))
+                error.add_note(
+                    "bus.stream() checks this before the handler's middleware run: a "
+                    "middleware that adds it says so with @around(provides=["
+                    + ", ".join(repr(name) for name in missing)
+                    + "])"
+                )
+                raise error
+
+    return check
 
 
 def _binder(handler: Handler) -> Callable[[Any, dict[str, Any]], Any]:

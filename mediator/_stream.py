@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._chain import build_call
-from ._invoke import compile_opener
+from ._chain import build_call, provided_names
+from ._invoke import compile_missing_check, compile_opener
 
 if TYPE_CHECKING:
     from ._chain import Modifier
@@ -31,8 +31,10 @@ class Stream(Generic[T_co]):
                 if user.name == "ada":
                     break  # the handler's generator is closed here
 
-    ``contextlib.aclosing(bus.stream(...))`` does the same.  Without either,
-    Python closes an abandoned generator later, from the event loop.
+    ``contextlib.aclosing(bus.stream(...))`` does the same.  Closing also
+    finishes the handler's `around` middleware, innermost first, after the
+    handler's own ``finally`` blocks.  Without either, Python closes an
+    abandoned generator later, from the event loop.
     """
 
     __slots__ = ("_iterator", "_start")
@@ -62,7 +64,10 @@ class Stream(Generic[T_co]):
             await _close(source)
 
     async def aclose(self) -> None:
-        """Close the handler's generator (running its ``finally`` blocks) if it started."""
+        """Close the handler's generator (running its ``finally`` blocks) if it started.
+
+        Then the `around` middleware of the handler finish, innermost first.
+        """
         if self._iterator is not None:
             await _close(self._iterator)
 
@@ -94,10 +99,24 @@ def stream_opener(handler: Handler, modifiers: Sequence[Modifier]) -> StreamOpen
     Without modifiers the `Stream` iterates the handler's own generator, so an
     item costs what it costs without the bus, and argument errors are raised
     by ``bus.stream()`` itself.  With modifiers the chain runs (it is
-    awaitable) when iteration starts.
+    awaitable) when iteration starts; a required argument missing from the
+    call (and not declared by an `around` middleware's ``provides``) is still
+    raised by ``bus.stream()``, checked before the chain is started.  A modifier
+    factory may add any argument to ``action.inject``, so a chain with one is
+    not checked: the handler's binding reports what is missing, at the first
+    item, as before.
     """
     if not modifiers:
         open_ = compile_opener(handler)
         return lambda request, kwargs: Stream(open_(request, kwargs))
     chain = build_call(handler, modifiers, copy_kwargs=False)
-    return lambda request, kwargs: Stream(start=functools.partial(chain, request, kwargs))
+    provided = provided_names(modifiers)
+    check = compile_missing_check(handler, provided) if provided is not None else None
+    if check is None:
+        return lambda request, kwargs: Stream(start=functools.partial(chain, request, kwargs))
+
+    def open_checked(request: Any, kwargs: dict[str, Any]) -> Stream[Any]:
+        check(kwargs)
+        return Stream(start=functools.partial(chain, request, kwargs))
+
+    return open_checked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from mediator import (
+    AroundMiddleware,
     EventHandlerRegistry,
     Handler,
     LocalEventBus,
@@ -17,6 +19,7 @@ from mediator import (
     MissingArgumentError,
     Next,
     RequestHandlerRegistry,
+    around,
 )
 from mediator.common.modifiers import (
     ActionCallType,
@@ -388,3 +391,238 @@ async def test_middleware_wraps_a_stream() -> None:
             yield number
 
     assert [n async for n in bus.stream(Query(3))] == [0, 2, 4]
+
+
+# -- around: middleware that spans the whole call -----------------------------------
+
+
+def spanning(log: list[str]) -> AroundMiddleware:
+    @around
+    async def middleware(
+        message: Any, kwargs: dict[str, Any], call_next: Next
+    ) -> AsyncIterator[Any]:
+        log.append("mw enter")
+        try:
+            result = await call_next(message, {**kwargs, "user": "ada"})
+            log.append(f"mw got {result!r}")
+            yield f"<{result}>"
+        except Exception as error:
+            log.append(f"mw saw {error!r}")
+            raise
+        finally:
+            log.append("mw exit")
+
+    return middleware
+
+
+async def test_around_runs_its_teardown_before_the_caller_gets_the_result() -> None:
+    log: list[str] = []
+    bus = LocalRequestBus(modifiers=[spanning(log)])
+
+    @bus.register
+    async def handler(query: Query, user: str) -> str:
+        log.append(f"handler {user}")
+        return str(query.value)
+
+    assert await bus.execute(Query(1)) == "<1>"
+    assert log == ["mw enter", "handler ada", "mw got '1'", "mw exit"]
+
+
+async def test_around_sees_the_handlers_error_at_its_yield() -> None:
+    log: list[str] = []
+    bus = LocalRequestBus(modifiers=[spanning(log)])
+
+    @bus.register
+    def handler(query: Query, user: str) -> str:
+        raise LookupError(query.value)
+
+    with pytest.raises(LookupError) as caught:
+        await bus.execute(Query(7))
+    assert caught.value.args == (7,)
+    assert log == ["mw enter", "mw saw LookupError(7)", "mw exit"]
+
+
+async def test_around_may_answer_instead_of_the_handler() -> None:
+    @around
+    async def fallback(message: Any, kwargs: dict[str, Any], call_next: Next) -> AsyncIterator[Any]:
+        if message.value < 0:
+            yield "rejected"  # short-circuit: the handler does not run
+            return
+        try:
+            yield await call_next(message, kwargs)
+        except LookupError:
+            yield "fallback"
+
+    bus = LocalRequestBus(modifiers=[fallback])
+
+    @bus.register
+    async def handler(query: Query) -> str:
+        if query.value == 0:
+            raise LookupError
+        return "found"
+
+    assert await bus.execute(Query(-1)) == "rejected"
+    assert await bus.execute(Query(0)) == "fallback"
+    assert await bus.execute(Query(1)) == "found"
+
+
+async def test_around_that_never_yields_or_yields_twice_is_an_error() -> None:
+    log: list[str] = []
+
+    @around
+    async def silent(message: Any, kwargs: dict[str, Any], call_next: Next) -> AsyncIterator[Any]:
+        await call_next(message, kwargs)
+        return
+        yield  # an async generator that ends without yielding
+
+    @around
+    async def twice(message: Any, kwargs: dict[str, Any], call_next: Next) -> AsyncIterator[Any]:
+        try:
+            yield await call_next(message, kwargs)
+            yield "again"
+        finally:
+            log.append("twice closed")
+
+    silent_bus = LocalRequestBus(modifiers=[silent])
+    twice_bus = LocalRequestBus(modifiers=[twice])
+    for bus in (silent_bus, twice_bus):
+
+        @bus.register
+        async def handler(query: Query) -> int:
+            log.append("handler")
+            return query.value
+
+    with pytest.raises(
+        RuntimeError,
+        match=r"^the middleware .*\.silent \(.*\) finished without yielding: yield the result",
+    ):
+        await silent_bus.execute(Query(1))
+    with pytest.raises(
+        RuntimeError, match=r"^the middleware .*\.twice \(.*\) yielded more than once"
+    ):
+        await twice_bus.execute(Query(1))
+    assert log == ["handler", "handler", "twice closed"]
+
+
+async def test_around_on_event_handlers_each_get_their_own_call() -> None:
+    log: list[str] = []
+
+    @around
+    async def per_handler(
+        message: Any, kwargs: dict[str, Any], call_next: Next
+    ) -> AsyncIterator[Any]:
+        kwargs["who"] = call_next.handler.fn.__name__  # a copy per handler
+        log.append(f"enter {kwargs['who']}")
+        try:
+            yield await call_next(message, kwargs)
+        finally:
+            log.append(f"exit {kwargs['who']}")
+
+    bus = LocalEventBus(modifiers=[per_handler])
+
+    @bus.register
+    async def first(event: Query, who: str) -> None:
+        log.append(f"handler {who}")
+
+    @bus.register
+    def second(event: Query, who: str) -> None:
+        log.append(f"handler {who}")
+
+    given = {"who": "caller"}
+    await bus.publish(Query(1), **given)
+    assert given == {"who": "caller"}
+    assert log == [
+        "enter first",
+        "handler first",
+        "exit first",
+        "enter second",
+        "handler second",
+        "exit second",
+    ]
+
+
+async def test_around_mixes_with_middleware_and_factories_in_order() -> None:
+    log: list[str] = []
+
+    async def plain(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+        log.append("plain")
+        return await call_next(message, kwargs) + 1
+
+    class Boxed(ModifierFactory):
+        def create(self, call: ActionCallType, **kwargs: Any) -> ActionCallType:
+            async def boxed(action: ActionSubject) -> ActionResult:
+                log.append("factory")
+                result = await call(action)
+                return ActionResult(result.result * 10)
+
+            return boxed
+
+    @around
+    async def outer(message: Any, kwargs: dict[str, Any], call_next: Next) -> AsyncIterator[Any]:
+        log.append("around enter")
+        yield await call_next(message, kwargs) + 100
+        log.append("around exit")
+
+    registry = RequestHandlerRegistry(modifiers=[plain])
+
+    @registry.register(modifiers=[outer, Boxed()])
+    async def handler(query: Query) -> int:
+        log.append("handler")
+        return query.value
+
+    bus = LocalRequestBus(modifiers=[outer])
+    bus.include(registry)
+    assert await bus.execute(Query(1)) == ((1 * 10 + 100) + 1) + 100
+    assert log == [
+        "around enter",
+        "plain",
+        "around enter",
+        "factory",
+        "handler",
+        "around exit",
+        "around exit",
+    ]
+
+
+async def test_around_takes_callable_objects_and_says_what_it_provides() -> None:
+    class Scoped:
+        async def __call__(
+            self, message: Any, kwargs: dict[str, Any], call_next: Next
+        ) -> AsyncIterator[Any]:
+            yield await call_next(message, {**kwargs, "scope": "request"})
+
+    made = around(Scoped(), provides=("scope", "user"))
+    assert isinstance(made, AroundMiddleware)
+    assert made.provides == frozenset({"scope", "user"})
+    assert isinstance(made.function, Scoped)
+    assert re.fullmatch(
+        r"around\(.*<locals>\.Scoped\.__call__ \(tests/test_modifiers\.py:\d+\), "
+        r"provides=\['scope', 'user'\]\)",
+        repr(made),
+    )
+    assert around(provides=["scope"])(Scoped()).provides == frozenset({"scope"})
+    assert around(Scoped()).provides == frozenset()
+
+    bus = LocalRequestBus(modifiers=[made])
+
+    @bus.register
+    async def handler(query: Query, scope: str) -> str:
+        return scope
+
+    assert await bus.execute(Query(1)) == "request"
+
+
+def test_around_rejects_what_is_not_an_async_generator_function() -> None:
+    async def returns(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
+        return await call_next(message, kwargs)
+
+    with pytest.raises(TypeError) as caught:
+        around(returns)  # type: ignore[arg-type]
+    assert re.fullmatch(
+        r"around\(\) takes an async generator function \(`async def` with `yield`\), not "
+        r".*<locals>\.returns \(tests/test_modifiers\.py:\d+\); "
+        r"a middleware that returns its result needs no around\(\)",
+        str(caught.value),
+    )
+    with pytest.raises(TypeError, match=r"^around\(provides='session'\): give a list of names"):
+        around(provides="session")

@@ -54,6 +54,9 @@ def test_the_root_holds_what_an_application_uses() -> None:
         "Handler",
         "Middleware",
         "Next",
+        # middleware whose code around `yield` spans the whole call (a stream's iteration)
+        "around",
+        "AroundMiddleware",
         # the errors an application catches
         "MediatorError",
         "RegistrationError",
@@ -89,6 +92,7 @@ def test_reprs_show_public_module_paths() -> None:
 
     assert mediator.LocalRequestBus.__module__ == "mediator"
     assert mediator.Handler.__module__ == "mediator"
+    assert mediator.AroundMiddleware.__module__ == "mediator"
     assert mediator.errors.DuplicateHandlerError.__module__ == "mediator.errors"
     assert mediator.PublishError.__module__ == "mediator.errors"
     assert ActionSubject.__module__ == "mediator.common.types"
