@@ -14,11 +14,12 @@ the call that was given a wrong option.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from ._names import callable_name, describe, type_name
+from ._names import describe, type_name
 
 if TYPE_CHECKING:
     from typing import Self
@@ -40,7 +41,7 @@ class MediatorError(Exception):
         if tip is not None:
             if re.match(r"[a-z]+ ", tip):  # a word, not code such as `thread=True`
                 tip = tip[0].upper() + tip[1:]
-            line = f"{line}\nTip: {tip}."
+            line = f"{line}\nTip: {tip}{'' if tip.endswith('?') else '.'}"
         self.args = (line,)
 
     def __reduce__(self) -> Any:
@@ -51,7 +52,10 @@ class MediatorError(Exception):
 # -- registration -----------------------------------------------------------------------
 
 RegistrationProblem = Literal[
+    "none",
     "class",
+    "classmethod",
+    "unbound-method",
     "no-policy",
     "sync-generator",
     "thread-on-async",
@@ -66,6 +70,7 @@ RegistrationProblem = Literal[
     "arg-map-message",
     "arg-map-unknown",
     "unannotated",
+    "lambda",
     "annotation-error",
     "annotation-none",
     "annotation-any",
@@ -75,6 +80,16 @@ RegistrationProblem = Literal[
     "unresolved",
     "include-item",
 ]
+
+#: Which kind of bus or registry a handler was given to: events or requests.
+RegistryKind = Literal["event", "request"]
+
+#: The message class and parameter name the tips use as examples.
+_EXAMPLE: dict[RegistryKind | None, tuple[str, str]] = {
+    "event": ("event", "UserCreated"),
+    "request": ("query", "GetUser"),
+    None: ("message", "UserCreated"),
+}
 
 
 class RegistrationError(MediatorError, TypeError):
@@ -90,7 +105,10 @@ class RegistrationError(MediatorError, TypeError):
         parameter: the parameter concerned, if any (for ``"no-policy"``: an async
             method the object has, which a MethodHandlerPolicy could name).
         annotation: the message annotation concerned, if any.
-        detail: more about the problem (an underlying error, the alternatives).
+        detail: more about the problem (an underlying error, the alternatives; for
+            ``"unbound-method"``: ``Class.method``).
+        registry: ``"event"`` or ``"request"``: the kind of bus or registry it was
+            given to, if known (the tips' examples follow it).
     """
 
     def __init__(
@@ -102,6 +120,7 @@ class RegistrationError(MediatorError, TypeError):
         parameter: str | None = None,
         annotation: object = None,
         detail: str | None = None,
+        registry: RegistryKind | None = None,
     ) -> None:
         super().__init__()
         self.obj = obj
@@ -110,6 +129,7 @@ class RegistrationError(MediatorError, TypeError):
         self.parameter = parameter
         self.annotation = annotation
         self.detail = detail
+        self.registry: RegistryKind | None = registry
         what, tip = self._explain()
         self._say(f"{self._failed} {self.where}: {what}.", tip)
 
@@ -119,7 +139,37 @@ class RegistrationError(MediatorError, TypeError):
         p, detail = self.parameter, self.detail
         shown = _show(self.annotation)
         of_message = f"the annotation of its message parameter {p!r}, {shown},"
+        name, example = _EXAMPLE[self.registry]
+        handle = f"`async def handle({name}: {example}): ...`"
         match self.problem:
+            case "none":
+                return "register() was given None instead of a handler", (
+                    "pass the handler, `bus.register(handle)`. Under @bus.register, None "
+                    "means the decorator below it returned nothing: make it return the function"
+                )
+            case "classmethod":
+                owner, method = _method_of(getattr(self.obj, "__func__", None))
+                return "it is a classmethod object, which is not bound to its class yet", (
+                    f"register it after the class body, `bus.register({owner}.{method})`: "
+                    f"@bus.register above @classmethod runs before the class exists"
+                )
+            case "unbound-method":
+                owner, _, method = (detail or "Class.handle").rpartition(".")
+                if p == "cls":
+                    return (
+                        f"it is the function of a classmethod of {owner}, so {p!r} would "
+                        f"receive the message"
+                    ), (
+                        f"register it after the class body, `bus.register({owner}.{method})`, "
+                        f"bound to the class"
+                    )
+                return (
+                    f"it is a method of {owner}, not bound to an instance, so {p!r} would "
+                    f"receive the message"
+                ), (
+                    f"register the method of an instance, `bus.register({owner}(...).{method})`, "
+                    f"or register instances with policies=[MethodHandlerPolicy(name={method!r})]"
+                )
             case "class":
                 short = getattr(self.obj, "__name__", "Handler")
                 return "it is a class", (
@@ -154,13 +204,13 @@ class RegistrationError(MediatorError, TypeError):
                 )
             case "no-parameters":
                 return "it takes no parameters", (
-                    "its first parameter receives the message and its annotation picks the "
-                    "messages it handles: `async def handle(message: UserCreated): ...`"
+                    f"its first parameter receives the message and its annotation picks the "
+                    f"messages it handles: {handle}"
                 )
             case "variadic-message":
                 return f"its first parameter is {detail}{p}", (
-                    "declare the message parameter first: "
-                    "`async def handle(message: UserCreated, *args, **kwargs)`"
+                    f"declare the message parameter first: "
+                    f"`async def handle({name}: {example}, *args, **kwargs)`"
                 )
             case "positional-only":
                 return (
@@ -190,9 +240,14 @@ class RegistrationError(MediatorError, TypeError):
                 )
             case "unannotated":
                 return f"its message parameter {p!r} has no type annotation", (
-                    f"annotate it with the message class, `{p}: UserCreated`: the bus routes "
+                    f"annotate it with the message class, `{p}: {example}`: the bus routes "
                     f"each message by that annotation"
                 )
+            case "lambda":
+                return (
+                    f"it is a lambda, so its message parameter {p!r} cannot have the type "
+                    f"annotation the bus routes by"
+                ), f"define it with def: `def handle({p}: {example}): ...` (or async def)"
             case "annotation-error":
                 return f"{of_message} cannot be evaluated ({detail})", (
                     "annotate it with the message class"
@@ -231,12 +286,22 @@ class UnresolvedAnnotationError(RegistrationError, NameError):
     """The message annotation of a handler names something that does not exist at run time.
 
     Raised by the first dispatch or ``freeze()`` (a name missing at registration
-    is only an error if it is still missing then).  ``name`` is the missing name.
+    is only an error if it is still missing then).  ``name`` is the missing
+    name; ``suggestion`` the class of the handler's module (or builtins) whose
+    name is closest to it, if one is close: the likely typo fix.
     """
 
-    def __init__(self, handler: Handler, *, name: str | None, detail: str | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        name: str | None,
+        detail: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
         self.handler = handler
         self._missing = name
+        self.suggestion = suggestion
         super().__init__(
             handler.obj,
             "unresolved",
@@ -250,19 +315,31 @@ class UnresolvedAnnotationError(RegistrationError, NameError):
     _failed = "Cannot route messages to"
 
     def _explain(self) -> tuple[str, str]:
-        module = getattr(self.handler.fn, "__module__", None) or "?"
-        missing = (
-            f"{self._missing!r}, which is not defined in module {module}"
-            if self._missing
-            else f"something that is not defined ({self.detail})"
+        module = getattr(self.handler.fn, "__module__", None)
+        module = module if isinstance(module, str) else "?"
+        shown, missing = _show(self.annotation), self._missing
+        annotated = f"its message parameter {self.parameter!r} is annotated {shown}"
+        if missing is None:
+            return f"{annotated}, which names something undefined ({self.detail})", (
+                "annotate it with a class that exists at run time"
+            )
+        where = f"not defined in module {module}"
+        what = (
+            f"{annotated}, which is {where}"
+            if shown == repr(missing)
+            else f"{annotated}, and {missing!r} is {where}"
         )
-        return (
-            f"the annotation of its message parameter {self.parameter!r}, "
-            f"{_show(self.annotation)}, names {missing}"
-        ), (
-            "import the class at run time, not only under `if TYPE_CHECKING:`, and define it at "
-            "module level (a string annotation cannot see a class local to a function). Until "
-            "it resolves, the bus routes no message: this handler could be the one for it"
+        if self.suggestion is not None:
+            return what, f"did you mean `{self.suggestion}`?"
+        if "<locals>" in self.handler.name:
+            return what, (
+                f"import or define {missing} at run time (an import under `if TYPE_CHECKING:` "
+                f"is not enough): at module level, or before registering the handler in the "
+                f"function that defines it"
+            )
+        return what, (
+            f"import or define {missing} in module {module} at run time (an import under "
+            f"`if TYPE_CHECKING:` is not enough)"
         )
 
 
@@ -564,12 +641,15 @@ ModifierProblem = Literal[
 class ModifierError(MediatorError, TypeError):
     """A modifier is not usable, or broke the modifier contract.
 
-    At registration (``where`` names the call): ``modifiers=`` is not a sequence,
-    or holds a class, something that is neither an async middleware function nor
-    a modifier factory, or a middleware with the wrong parameters; a factory's
-    ``create()`` returned something that is not callable (``handler`` is then the
-    handler it was building for).  At a call (``"action-result"``): a factory's
-    chain returned something other than an ``ActionResult``.
+    At registration (``where`` names the call, ``LocalEventBus()`` or
+    ``LocalEventBus.register()``): ``modifiers=`` is not a sequence, or holds a
+    class, something that is neither an async middleware function nor a
+    modifier factory, or a middleware with the wrong parameters (``detail`` is
+    then its signature); a factory's ``create()`` returned something that is
+    not callable (``handler`` is then the handler it was building for).  At a
+    call (``"action-result"``): a factory's chain returned something other than
+    an ``ActionResult``.  ``modifier`` is the modifier concerned, and the
+    message names it by qualified name and ``file:line``.
     """
 
     def __init__(
@@ -580,6 +660,7 @@ class ModifierError(MediatorError, TypeError):
         where: str | None = None,
         handler: Handler | None = None,
         value: object = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__()
         self.problem: ModifierProblem = problem
@@ -587,47 +668,79 @@ class ModifierError(MediatorError, TypeError):
         self.where = where if where is not None else (handler.described if handler else "?")
         self.handler = handler
         self.value = value
+        self.detail = detail
         what, tip = self._explain()
-        self._say(f"{self.where}: {what}.", tip)
+        self._say(what, tip)
 
     def _explain(self) -> tuple[str, str]:
         shape = (
             "a modifier is a middleware function `async def middleware(message, kwargs, "
             "call_next)` or a factory with a create(call, **kwargs) method"
         )
-        name = callable_name(self.modifier) if self.modifier is not None else "?"
+        modifier, handler, context = self.modifier, self.handler, self.where
+        place = f" in {context}"  # the call, then the handler, when known
+        if handler is not None:
+            place = f" for {handler.described}"
+            if context != handler.described:
+                place = f" in {context}{place}"
+        named = describe(modifier) if modifier is not None else "?"
+        middleware = f"Cannot use the middleware {named}{place}"
         match self.problem:
             case "not-a-sequence":
-                return f"modifiers={_show(self.value)} is not a list or tuple", shape
+                return f"{context}: modifiers={_show(self.value)} is not a list or tuple.", shape
             case "class":
-                short = getattr(self.modifier, "__name__", "Modifier")
-                return f"the modifier {name} is a class", (
+                short = getattr(modifier, "__name__", "Modifier")
+                return f"Cannot use the class {named} as a modifier{place}.", (
                     f"pass an instance of it: modifiers=[{short}(...)]"
                 )
             case "not-callable":
                 return (
-                    f"the modifier {_show(self.modifier)} is neither callable nor has create()",
+                    f"Cannot use {_show(modifier)} as a modifier{place}: it is neither "
+                    f"callable nor has create().",
                     shape,
                 )
             case "not-async":
-                return f"the modifier {name} is not an async function", shape
+                return f"{middleware}: it is not an async function.", _middleware_fix(
+                    modifier, shape
+                )
             case "signature":
-                return f"the modifier {name} cannot be called with (message, kwargs, call_next)", (
-                    shape
-                )
-            case "create-result":
+                takes = f"it takes {self.detail}" if self.detail else "its parameters do not fit"
                 return (
-                    f"{callable_name(type(self.modifier))}.create() returned {_show(self.value)}",
-                    "`create(call, **kwargs)` must return the async function that wraps `call`",
-                )
+                    f"{middleware}: {takes}, but a middleware is called with "
+                    f"(message, kwargs, call_next)."
+                ), _middleware_fix(modifier, shape)
+            case "create-result":
+                factory = describe(type(modifier))
+                return (
+                    f"Cannot use the modifier factory {factory}{place}: its create() "
+                    f"returned {_show(self.value)}."
+                ), "`create(call, **kwargs)` must return the async function that wraps `call`"
             case "action-result":
                 return (
-                    f"its modifier stack returned {_show(self.value)} instead of an ActionResult",
-                    (
-                        "each modifier must return what `await call(action)` gave it, or a new "
-                        "ActionResult(value)"
-                    ),
+                    f"{context}: its modifier stack returned {_show(self.value)} instead of an "
+                    f"ActionResult."
+                ), (
+                    "each modifier must return what `await call(action)` gave it, or a new "
+                    "ActionResult(value)"
                 )
+
+
+def _middleware_fix(modifier: object, shape: str) -> str:
+    """How to write ``modifier`` as a middleware: its own name in the right signature."""
+    name = getattr(modifier, "__name__", None)
+    if name == "<lambda>":
+        return (
+            "a lambda cannot be async: define `async def middleware(message, kwargs, "
+            "call_next)` and pass that"
+        )
+    if inspect.isfunction(modifier) or inspect.ismethod(modifier):
+        return f"make it `async def {name}(message, kwargs, call_next)`"
+    if not inspect.isroutine(modifier) and not isinstance(modifier, type):  # an instance
+        return (
+            f"make the method of {type(modifier).__name__} "
+            f"`async def __call__(self, message, kwargs, call_next)`"
+        )
+    return shape
 
 
 BusStateProblem = Literal["frozen", "not-entered", "entered", "exit-without-enter"]
@@ -759,6 +872,15 @@ class ConfigEventAggregateError(AssertionError, EventAggregateError):
             f"{type(aggregate).__name__}.commit() has no publisher.",
             "call use(bus) first, for example `aggregate.use(event_bus)`",
         )
+
+
+def _method_of(fn: object) -> tuple[str, str]:
+    """``("Class", "method")`` from the qualified name of a function defined in a class."""
+    qualname = getattr(fn, "__qualname__", None)
+    parts = qualname.split(".") if isinstance(qualname, str) else []
+    if len(parts) < 2:
+        return "Class", parts[-1] if parts else "handle"
+    return parts[-2], parts[-1]
 
 
 def _show(annotation: object) -> str:

@@ -20,7 +20,7 @@ import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from ._annotations import Unresolved, evaluate
+from ._annotations import Caller, Unresolved, closest_class, evaluate, module_namespace
 from ._chain import Modifier
 from ._delivery import Strategy
 from ._errors import (
@@ -30,6 +30,7 @@ from ._errors import (
     ModifierError,
     RegistrationError,
     RegistrationProblem,
+    RegistryKind,
     UnresolvedAnnotationError,
 )
 from ._handler import Handler, HandlerEntry, HandlerKind
@@ -174,11 +175,19 @@ def check_modifiers(modifiers: object, where: str) -> tuple[Modifier, ...]:
         if not (inspect.iscoroutinefunction(modifier) or inspect.iscoroutinefunction(own_call)):
             raise ModifierError("not-async", modifier=modifier, where=where)
         try:
-            inspect.signature(modifier).bind(None, None, None)
+            signature = inspect.signature(modifier)
+        except (TypeError, ValueError):  # pragma: no cover - no readable signature
+            continue
+        try:
+            signature.bind(None, None, None)
         except TypeError:
-            raise ModifierError("signature", modifier=modifier, where=where) from None
-        except ValueError:  # pragma: no cover - a callable without a readable signature
-            pass
+            bare = signature.replace(
+                parameters=[p.replace(annotation=_EMPTY) for p in signature.parameters.values()],
+                return_annotation=_EMPTY,
+            )
+            raise ModifierError(
+                "signature", modifier=modifier, where=where, detail=str(bare)
+            ) from None
     return tuple(modifiers)
 
 
@@ -215,26 +224,57 @@ def inspect_handler(
     *,
     thread: bool,
     streams: bool,
-    localns: Mapping[str, Any] | None = None,
+    caller: Caller | None = None,
+    shared: bool = False,
 ) -> Handler:
     """The `Handler` record of ``obj``, found by the first policy that applies to it.
 
     ``streams``: whether the registry runs stream handlers (request side only).
-    ``localns``: the local namespace of the code that registered ``obj``, for
-    string annotations naming classes local to it.  A policy that applies but
-    finds a mistake reports it, rather than trying the next policy.
+    ``caller``: the function that called ``register``; if it is where the
+    handler was defined, string annotations may name classes local to it.
+    ``shared``: the policies are the bus's or registry's, shared by all its
+    handlers, rather than given to ``register`` for this one: an ``arg_map``
+    entry naming none of this handler's parameters is then not a mistake, it
+    is for other handlers.  A policy that applies but finds a mistake reports
+    it, rather than trying the next policy.
     """
-    fn, options = _apply_policies(obj, policies)
-    return _inspect_callable(obj, fn, options, thread=thread, streams=streams, localns=localns)
+    registry: RegistryKind = "request" if streams else "event"
+    if obj is None:
+        raise RegistrationError(obj, "none", registry=registry)
+    if isinstance(obj, classmethod):
+        raise RegistrationError(obj, "classmethod", fn=obj.__func__, registry=registry)
+    fn, options = _apply_policies(obj, policies, registry)
+    if isinstance(fn, staticmethod):  # @bus.register above @staticmethod: the function
+        fn = fn.__func__
+    return _inspect_callable(
+        obj,
+        fn,
+        options,
+        thread=thread,
+        streams=streams,
+        localns=caller.namespace_of(fn) if caller is not None else None,
+        shared=shared,
+    )
 
 
 def resolve(handler: Handler) -> Handler:
     """``handler`` with its late annotation evaluated, or `UnresolvedAnnotationError`."""
-    if handler.unresolved is None:
+    unresolved = handler.unresolved
+    if unresolved is None:
         return handler
-    resolved = _evaluate(handler.obj, handler.fn, handler.message_parameter, handler.annotation)
+    localns = unresolved.localns
+    resolved = _evaluate(
+        handler.obj, handler.fn, handler.message_parameter, handler.annotation, localns
+    )
     if isinstance(resolved, Unresolved):
-        raise UnresolvedAnnotationError(handler, name=resolved.name, detail=str(resolved.error))
+        suggestion = None
+        if resolved.name:
+            suggestion = closest_class(
+                resolved.name, (module_namespace(handler.fn), localns), unresolved.local_classes
+            )
+        raise UnresolvedAnnotationError(
+            handler, name=resolved.name, detail=resolved.detail, suggestion=suggestion
+        )
     types_ = _message_types(
         resolved, handler.obj, handler.fn, handler.message_parameter, handler.annotation
     )
@@ -258,7 +298,9 @@ def _evaluate(
         ) from None
 
 
-def _apply_policies(obj: Any, policies: Sequence[Policy]) -> tuple[Any, CallableHandlerPolicy]:
+def _apply_policies(
+    obj: Any, policies: Sequence[Policy], registry: RegistryKind
+) -> tuple[Any, CallableHandlerPolicy]:
     reasons: list[str] = []
     for policy in policies:
         if isinstance(policy, CallableHandlerPolicy):
@@ -276,7 +318,7 @@ def _apply_policies(obj: Any, policies: Sequence[Policy]) -> tuple[Any, Callable
             reasons.append(f"{shown}: it has no method {policy.name!r}")
             continue
         if isinstance(obj, type):
-            raise RegistrationError(obj, "class")
+            raise RegistrationError(obj, "class", registry=registry)
         return method, policy.policy
     named = {policy.name for policy in policies if isinstance(policy, MethodHandlerPolicy)}
     methods = [
@@ -285,7 +327,11 @@ def _apply_policies(obj: Any, policies: Sequence[Policy]) -> tuple[Any, Callable
         if not name.startswith("_") and inspect.iscoroutinefunction(value) and name not in named
     ]
     raise RegistrationError(
-        obj, "no-policy", parameter=methods[0] if methods else None, detail="; ".join(reasons)
+        obj,
+        "no-policy",
+        parameter=methods[0] if methods else None,
+        detail="; ".join(reasons),
+        registry=registry,
     )
 
 
@@ -319,9 +365,12 @@ def _inspect_callable(
     thread: bool,
     streams: bool,
     localns: Mapping[str, Any] | None,
+    shared: bool,
 ) -> Handler:
+    registry: RegistryKind = "request" if streams else "event"
+
     def fail(problem: RegistrationProblem, **fields: Any) -> RegistrationError:
-        return RegistrationError(obj, problem, fn=fn, **fields)
+        return RegistrationError(obj, problem, fn=fn, registry=registry, **fields)
 
     if isinstance(fn, type):
         raise fail("class")
@@ -338,6 +387,11 @@ def _inspect_callable(
         raise fail("signature", detail=f"{type(error).__name__}: {error}") from None
     if not parameters:
         raise fail("no-parameters")
+    method = _unbound_method(fn, parameters[0])
+    if method is not None and (
+        parameters[0].name in ("self", "cls") or parameters[0].annotation is _EMPTY
+    ):
+        raise fail("unbound-method", parameter=parameters[0].name, detail=method)
 
     message = _message_parameter(parameters, options.subject_arg, fail)
     by_keyword = message.kind is not _POSITIONAL_ONLY and (
@@ -367,14 +421,23 @@ def _inspect_callable(
         following.append(parameter.name)
     positional = not by_keyword and message is parameters[0] and following == injectable != []
 
+    arg_map = dict(options.arg_map)
     for source, target in options.arg_map.items():
-        if target == message.name:
+        applies = target != message.name and (target in injectable or var_keyword)
+        if applies:
+            continue
+        if shared:
+            # The bus's arg_map, for the handlers that have the parameter: not this one.
+            del arg_map[source]
+        elif target == message.name:
             raise fail("arg-map-message", parameter=target, detail=source)
-        if target not in injectable and not var_keyword:
+        else:
             raise fail("arg-map-unknown", parameter=target, detail=source)
 
     annotation = message.annotation
     if annotation is _EMPTY:
+        if getattr(fn, "__name__", None) == "<lambda>":
+            raise fail("lambda", parameter=message.name)
         raise fail("unannotated", parameter=message.name)
     resolved = _evaluate(obj, fn, message.name, annotation, localns)
     unresolved = resolved if isinstance(resolved, Unresolved) else None
@@ -393,10 +456,24 @@ def _inspect_callable(
         required=tuple(required),
         var_keyword=var_keyword,
         positional=positional,
-        arg_map=dict(options.arg_map),
+        arg_map=arg_map,
         arg_strict=options.arg_strict,
         unresolved=unresolved,
     )
+
+
+def _unbound_method(fn: Any, first: inspect.Parameter) -> str | None:
+    """``Class.name`` if ``fn`` is a plain function defined in a class body, else None.
+
+    Registered as is (``@bus.register`` in the class body, or
+    ``bus.register(Class.name)``), its first parameter would receive the message.
+    """
+    if not inspect.isfunction(fn) or first.kind in (_VAR_POSITIONAL, _VAR_KEYWORD):
+        return None
+    parts = str(getattr(fn, "__qualname__", "")).split(".")
+    if len(parts) < 2 or parts[-2] == "<locals>":
+        return None
+    return f"{parts[-2]}.{parts[-1]}"
 
 
 def _message_parameter(

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar, overload
 
+from ._annotations import Caller
 from ._chain import Modifier
 from ._errors import BusStateError, MediatorError
 from ._handler import Handler, HandlerEntry
@@ -35,6 +36,16 @@ from ._policies import CallableHandlerPolicy, Policy
 __all__ = ["EventHandlerRegistry", "HandlerRegistry", "RequestHandlerRegistry"]
 
 _T = TypeVar("_T")
+
+
+class _Decorate:
+    """``register()``'s default: no handler given, so it returns a decorator."""
+
+    def __repr__(self) -> str:
+        return "<decorator>"
+
+
+_DECORATE: Any = _Decorate()
 
 
 class HandlerRegistry:
@@ -71,7 +82,6 @@ class HandlerRegistry:
     @overload
     def register(
         self,
-        obj: None = None,
         *,
         policies: Sequence[Policy] | None = None,
         modifiers: Sequence[Modifier] = (),
@@ -92,7 +102,7 @@ class HandlerRegistry:
 
     def register(
         self,
-        obj: Any = None,
+        obj: Any = _DECORATE,
         *,
         policies: Sequence[Policy] | None = None,
         modifiers: Sequence[Modifier] = (),
@@ -120,18 +130,23 @@ class HandlerRegistry:
         own = (*self._modifiers, *check_modifiers(modifiers, where))
         in_thread = check_thread(thread, where)
         abandon = check_abandon(abandon_on_cancel, in_thread, where)
-        localns = _registering_namespace()
+        caller = _registering_namespace()
 
         def add(target: _T) -> _T:
             handler = inspect_handler(
-                target, chosen, thread=in_thread, streams=self._streams, localns=localns
+                target,
+                chosen,
+                thread=in_thread,
+                streams=self._streams,
+                caller=caller,
+                shared=chosen is self._policies,
             )
             if abandon:
                 handler = dataclasses.replace(handler, abandon_on_cancel=True)
             self._admit([HandlerEntry(handler, own)])
             return target
 
-        if obj is None:
+        if obj is _DECORATE:  # `@register(...)`; `register(None)` is a mistake
             return add
         return add(obj)
 
@@ -227,17 +242,25 @@ class HandlerRegistry:
                 table.setdefault(tp, []).append(entry)
 
 
-def _registering_namespace() -> Mapping[str, Any] | None:
-    """The local variables of the function that called ``register``, if not module level.
+def _registering_namespace() -> Caller | None:
+    """The function that called ``register`` (None at module or class level).
 
     A handler defined inside a function, with string annotations (``from
     __future__ import annotations``), may name a class local to that function;
-    the module namespace alone cannot resolve it.  Only used at registration.
+    the module namespace alone cannot resolve it.  Its locals are used only
+    for a handler defined by that very function (`Caller.namespace_of`): a
+    handler from another module must not resolve its annotation to a class
+    that happens to have the same name where it is registered.  A copy of the
+    locals is kept, not the frame, and only until the handler is inspected.
     """
     frame = sys._getframe(2)
-    if frame.f_locals is frame.f_globals:
+    code = frame.f_code
+    if not code.co_flags & _CO_OPTIMIZED:  # module level or a class body: no function's locals
         return None
-    return frame.f_locals
+    return Caller(code.co_qualname, frame.f_globals, dict(frame.f_locals))
+
+
+_CO_OPTIMIZED = 0x1  # inspect.CO_OPTIMIZED: the code of a function
 
 
 class RequestHandlerRegistry(HandlerRegistry):

@@ -25,6 +25,7 @@ from ._errors import ModifierProblem as ModifierProblem
 from ._errors import PublishError as PublishError
 from ._errors import RegistrationError as RegistrationError
 from ._errors import RegistrationProblem as RegistrationProblem
+from ._errors import RegistryKind as RegistryKind
 from ._errors import UnresolvedAnnotationError as UnresolvedAnnotationError
 from ._names import show_public_path as _show_public_path
 
@@ -47,6 +48,7 @@ __all__ = (
     "PublishError",
     "RegistrationError",
     "RegistrationProblem",
+    "RegistryKind",
     "UnresolvedAnnotationError",
 )
 

@@ -107,13 +107,116 @@ def test_unresolved_annotation_error() -> None:
         bus.freeze()
     assert re.fullmatch(
         r"Cannot route messages to test_errors\.test_unresolved_annotation_error\.<locals>\.pay "
-        rf"\(tests/{HERE}:\d+\): the annotation of its message parameter 'invoice', 'Invoice', "
-        r"names 'Invoice', which is not defined in module test_errors\.\n"
-        r"Tip: Import the class at run time, not only under `if TYPE_CHECKING:`, and define it "
-        r"at module level \(a string annotation cannot see a class local to a function\)\. "
-        r"Until it resolves, the bus routes no message: this handler could be the one for it\.",
+        rf"\(tests/{HERE}:\d+\): its message parameter 'invoice' is annotated 'Invoice', which "
+        r"is not defined in module test_errors\.\n"
+        r"Tip: Import or define Invoice at run time \(an import under `if TYPE_CHECKING:` is not "
+        r"enough\): at module level, or before registering the handler in the function that "
+        r"defines it\.",
         str(caught.value),
     )
+
+
+async def on_typo(event: Pnig | Base) -> None:  # type: ignore[name-defined]  # noqa: F821
+    ...
+
+
+async def on_missing(event: Invoice) -> None:  # type: ignore[name-defined]  # noqa: F821
+    ...
+
+
+def test_unresolved_annotation_error_suggests_the_closest_class() -> None:
+    bus = LocalEventBus()
+    bus.register(on_typo)
+    with pytest.raises(UnresolvedAnnotationError) as caught:
+        bus.freeze()
+    assert re.fullmatch(
+        rf"Cannot route messages to {described(on_typo)}: its message parameter 'event' is "
+        r"annotated 'Pnig \| Base', and 'Pnig' is not defined in module test_errors\.\n"
+        r"Tip: Did you mean `Ping`\?",
+        str(caught.value),
+    )
+    bus = LocalEventBus()
+    bus.register(on_missing)  # nothing close to it: what else it could be
+    with pytest.raises(UnresolvedAnnotationError) as caught:
+        bus.freeze()
+    assert str(caught.value).endswith(
+        "annotated 'Invoice', which is not defined in module test_errors.\n"
+        "Tip: Import or define Invoice in module test_errors at run time (an import under "
+        "`if TYPE_CHECKING:` is not enough)."
+    )
+
+
+class Service:
+    async def handle(self, event: Ping) -> None: ...
+
+    @classmethod
+    async def build(cls, event: Ping) -> None: ...
+
+
+def test_registration_errors_that_advise_another_way_to_register() -> None:
+    where = rf"test_errors\.Service\.(handle|build) \(tests/{HERE}:\d+\)"
+    cases = [
+        (
+            Service.handle,
+            rf"Cannot register {where}: it is a method of Service, not bound to an instance, "
+            r"so 'self' would receive the message\.\n"
+            r"Tip: Register the method of an instance, `bus\.register\(Service\(\.\.\.\)\.handle\)`, "
+            r"or register instances with policies=\[MethodHandlerPolicy\(name='handle'\)\]\.",
+        ),
+        (
+            vars(Service)["build"],  # the classmethod object, as @bus.register above it sees it
+            rf"Cannot register {where}: it is a classmethod object, which is not bound to its "
+            r"class yet\.\n"
+            r"Tip: Register it after the class body, `bus\.register\(Service\.build\)`: "
+            r"@bus\.register above @classmethod runs before the class exists\.",
+        ),
+        (
+            Service.build.__func__,  # what @bus.register below @classmethod sees
+            rf"Cannot register {where}: it is the function of a classmethod of Service, so "
+            r"'cls' would receive the message\.\n"
+            r"Tip: Register it after the class body, `bus\.register\(Service\.build\)`, bound "
+            r"to the class\.",
+        ),
+        (
+            None,
+            r"Cannot register None: register\(\) was given None instead of a handler\.\n"
+            r"Tip: Pass the handler, `bus\.register\(handle\)`\. Under @bus\.register, None means "
+            r"the decorator below it returned nothing: make it return the function\.",
+        ),
+    ]
+    for handler, message in cases:
+        with pytest.raises(RegistrationError) as caught:
+            LocalEventBus().register(handler)
+        assert re.fullmatch(message, str(caught.value)), str(caught.value)
+
+
+def test_a_lambda_is_advised_to_be_a_function() -> None:
+    with pytest.raises(RegistrationError) as caught:
+        LocalEventBus().register(lambda event: None)
+    assert re.fullmatch(
+        r"Cannot register test_errors\.test_a_lambda_is_advised_to_be_a_function\.<locals>\."
+        rf"<lambda> \(tests/{HERE}:\d+\): it is a lambda, so its message parameter 'event' "
+        r"cannot have the type annotation the bus routes by\.\n"
+        r"Tip: Define it with def: `def handle\(event: UserCreated\): \.\.\.` \(or async def\)\.",
+        str(caught.value),
+    )
+
+
+def test_the_examples_of_a_request_bus_are_requests() -> None:
+    async def handler(query, user: str) -> None:  # type: ignore[no-untyped-def]
+        ...
+
+    async def nothing() -> None: ...
+
+    with pytest.raises(RegistrationError) as caught:
+        LocalRequestBus().register(handler)
+    assert str(caught.value).splitlines()[1] == (
+        "Tip: Annotate it with the message class, `query: GetUser`: the bus routes each "
+        "message by that annotation."
+    )
+    with pytest.raises(RegistrationError) as caught:
+        LocalRequestBus().register(nothing)
+    assert str(caught.value).endswith("`async def handle(query: GetUser): ...`.")
 
 
 def test_duplicate_handler_error() -> None:
@@ -205,16 +308,56 @@ def test_every_configuration_problem_renders(problem: Any) -> None:
 def test_modifier_error() -> None:
     error = ModifierError("not-async", modifier=print, where="LocalRequestBus.register()")
     assert str(error) == (
-        "LocalRequestBus.register(): the modifier builtins.print is not an async function.\n"
+        "Cannot use the middleware builtins.print in LocalRequestBus.register(): it is not an "
+        "async function.\n"
         "Tip: A modifier is a middleware function `async def middleware(message, kwargs, "
         "call_next)` or a factory with a create(call, **kwargs) method."
+    )
+
+
+def audit(message: Any, call_next: Any) -> Any: ...
+
+
+class Timing:
+    def create(self, call: Any, **kwargs: Any) -> Any:
+        return None
+
+
+def test_modifier_errors_name_the_middleware_and_the_fix() -> None:
+    with pytest.raises(ModifierError) as caught:
+        LocalEventBus(modifiers=[audit])
+    assert re.fullmatch(
+        rf"Cannot use the middleware {described(audit)} in LocalEventBus\(\): it is not an async "
+        r"function\.\nTip: Make it `async def audit\(message, kwargs, call_next\)`\.",
+        str(caught.value),
+    )
+
+    async def two(message: Any, call_next: Any) -> Any: ...
+
+    with pytest.raises(ModifierError) as caught:
+        LocalRequestBus().register(on_ping, modifiers=[two])
+    assert re.fullmatch(
+        r"Cannot use the middleware test_errors\.test_modifier_errors_name_the_middleware_and_the_"
+        rf"fix\.<locals>\.two \(tests/{HERE}:\d+\) in LocalRequestBus\.register\(\): it takes "
+        r"\(message, call_next\), but a middleware is called with "
+        r"\(message, kwargs, call_next\)\.\n"
+        r"Tip: Make it `async def two\(message, kwargs, call_next\)`\.",
+        str(caught.value),
+    )
+    with pytest.raises(ModifierError) as caught:
+        LocalRequestBus(modifiers=[Timing()]).register(on_ping)
+    assert re.fullmatch(
+        r"Cannot use the modifier factory test_errors\.Timing for "
+        rf"{described(on_ping)}: its create\(\) returned None\.\n"
+        r"Tip: `create\(call, \*\*kwargs\)` must return the async function that wraps `call`\.",
+        str(caught.value),
     )
 
 
 @pytest.mark.parametrize("problem", typing.get_args(ModifierProblem))
 def test_every_modifier_problem_renders(problem: Any) -> None:
     first, tip = str(ModifierError(problem, modifier=print, where="X()", value=1)).split("\n")
-    assert first.startswith("X(): ") and tip.startswith("Tip: ")
+    assert "X()" in first and first.endswith(".") and tip.startswith("Tip: ")
 
 
 def test_bus_state_error() -> None:

@@ -6,7 +6,9 @@ error class once.
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional, TypeVar, Union
 
@@ -14,7 +16,7 @@ import pytest
 
 from mediator import EventHandlerRegistry, LocalEventBus, LocalRequestBus, RegistrationError
 from mediator.common.factory import CallableHandlerPolicy, MethodHandlerPolicy
-from mediator.errors import ConfigurationError, ModifierError
+from mediator.errors import ConfigurationError, ModifierError, UnresolvedAnnotationError
 
 T = TypeVar("T")
 HERE = re.escape(__file__.rsplit("/", 1)[-1])
@@ -381,3 +383,282 @@ def test_an_object_whose_attributes_raise_is_reported() -> None:
     error = fails(LocalRequestBus(), Hostile())
     assert error.problem == "signature"
     assert error.detail == "RuntimeError: no __wrapped__"
+
+
+# -- how a handler is registered -----------------------------------------------------------
+
+
+def test_register_none_is_a_mistake_and_register_without_argument_a_decorator() -> None:
+    bus = LocalEventBus()
+    error = fails(bus, None)
+    assert (error.problem, error.obj, error.where, error.registry) == (
+        "none",
+        None,
+        "None",
+        "event",
+    )
+
+    async def handler(event: Ping) -> None: ...
+
+    async def other(event: Ping) -> None: ...
+
+    assert bus.register()(handler) is handler  # without an argument: a decorator
+    assert bus.register(thread=False)(other) is other
+    assert [h.fn for h in bus.handlers] == [handler, other]
+
+
+def test_a_method_registered_unbound_is_reported_with_its_class() -> None:
+    bus = LocalRequestBus()
+    with pytest.raises(RegistrationError) as caught:
+
+        class Service:
+            @bus.register
+            async def handle(self, query: Ping) -> None: ...
+
+    error = caught.value
+    assert (error.problem, error.parameter, error.detail) == (
+        "unbound-method",
+        "self",
+        "Service.handle",
+    )
+    assert error.registry == "request"
+    located(error, "Service.handle")
+
+    class Later:
+        async def handle(self, query: Ping) -> None: ...
+
+        @classmethod
+        async def build(cls, query: Ping) -> None: ...
+
+    assert fails(bus, Later.handle).problem == "unbound-method"
+    error = fails(bus, Later.build.__func__)
+    assert (error.problem, error.parameter) == ("unbound-method", "cls")
+    error = fails(bus, vars(Later)["build"])  # @bus.register above @classmethod
+    assert (error.problem, error.obj) == ("classmethod", vars(Later)["build"])
+    located(error, "Later.build")
+    # What the tips advise works.
+    bus.register(Later().handle)
+    LocalRequestBus().register(Later.build)
+    LocalRequestBus(policies=[MethodHandlerPolicy(name="handle")]).register(Later())
+
+
+def test_a_staticmethod_under_register_is_its_function() -> None:
+    bus = LocalEventBus()
+
+    class Handlers:
+        @bus.register
+        @staticmethod
+        async def on_ping(event: Ping) -> None: ...
+
+    (handler,) = bus.handlers
+    assert handler.kind == "async" and handler.fn is vars(Handlers)["on_ping"].__func__
+
+
+def test_a_function_of_a_class_body_with_a_message_first_is_fine() -> None:
+    class Namespace:
+        async def on_ping(event: Ping) -> None: ...  # type: ignore[misc]
+
+    bus = LocalEventBus()
+    bus.register(Namespace.on_ping)
+    assert bus.handlers[0].message_types == (Ping,)
+
+
+def test_a_lambda() -> None:
+    error = fails(LocalEventBus(), lambda event: None)
+    assert (error.problem, error.parameter) == ("lambda", "event")
+    located(error, "<lambda>")
+    assert fails(LocalEventBus(), lambda: None).problem == "no-parameters"
+
+
+def test_the_registry_kind_is_recorded_for_the_examples() -> None:
+    async def handler(message) -> None:  # type: ignore[no-untyped-def]
+        ...
+
+    assert fails(LocalRequestBus(), handler).registry == "request"
+    assert fails(EventHandlerRegistry(), handler).registry == "event"
+
+
+# -- arg_map shared by a bus ---------------------------------------------------------------
+
+
+async def test_a_bus_wide_arg_map_applies_to_the_handlers_that_have_the_parameter() -> None:
+    bus = LocalRequestBus(policies=[CallableHandlerPolicy(arg_map={"current_user": "user"})])
+
+    @bus.register
+    async def with_user(query: Ping, user: str) -> str:
+        return user
+
+    @dataclass
+    class Other:
+        pass
+
+    @bus.register
+    async def without_user(query: Other, current_user: str = "-") -> str:
+        return current_user
+
+    @dataclass
+    class Third:
+        pass
+
+    @bus.register
+    async def user_is_the_message(user: Third) -> str:
+        return "third"
+
+    assert [h.arg_map for h in bus.handlers] == [{"current_user": "user"}, {}, {}]
+    assert await bus.execute(Ping(), current_user="ada") == "ada"
+    assert await bus.execute(Other(), current_user="ada") == "ada"
+    assert await bus.execute(Third(), current_user="ada") == "third"
+
+
+def test_an_arg_map_given_to_register_must_fit_the_handler() -> None:
+    shared = CallableHandlerPolicy(arg_map={"current_user": "user"})
+
+    async def without_user(query: Ping) -> None: ...
+
+    error = fails(LocalRequestBus(), without_user, policies=[shared])
+    assert (error.problem, error.parameter) == ("arg-map-unknown", "user")
+    registry = EventHandlerRegistry(policies=[MethodHandlerPolicy(name="handle", policy=shared)])
+
+    class Service:
+        async def handle(self, event: Ping) -> None: ...
+
+    registry.register(Service())  # the registry's policy: fine
+    assert registry.handlers[0].arg_map == {}
+
+
+# -- string annotations: where they resolve ------------------------------------------------
+
+
+def test_a_string_annotation_resolves_in_the_handler_module_not_where_it_is_registered() -> None:
+    import handlers_shop
+
+    class OrderPlaced:  # another class of that name, where the handler is registered
+        pass
+
+    bus = LocalEventBus()
+    bus.register(handlers_shop.on_order_placed)
+    assert bus.handlers[0].message_types == (handlers_shop.OrderPlaced,)
+    assert OrderPlaced is not handlers_shop.OrderPlaced
+
+
+def register_from_a_helper(bus: Any, handler: Any) -> None:
+    class Ping:  # the point: a namesake where the handler is registered
+        pass
+
+    bus.register(handler)
+
+
+def test_a_helper_that_registers_does_not_lend_its_locals() -> None:
+    async def handler(event: Ping) -> None: ...
+
+    bus = LocalEventBus()
+    register_from_a_helper(bus, handler)
+    assert bus.handlers[0].message_types == (Ping,)  # the module's Ping
+
+
+async def test_a_handler_defined_where_it_is_registered_sees_the_local_classes() -> None:
+    @dataclass
+    class Local:
+        number: int
+
+    bus = LocalRequestBus()
+
+    @bus.register
+    async def handler(query: Local) -> int:
+        return query.number
+
+    class Holder:
+        async def handle(self, query: Local | Ping) -> str:
+            return "held"
+
+    other = LocalRequestBus(policies=[MethodHandlerPolicy(name="handle")])
+    other.register(Holder())
+    assert await bus.execute(Local(4)) == 4
+    assert other.handlers[0].message_types == (Local, Ping)
+
+
+class Kept:
+    pass
+
+
+def test_a_pending_handler_keeps_only_the_local_names_its_annotation_uses() -> None:
+    bus = LocalEventBus()
+
+    def register() -> tuple[type, weakref.ref[Kept]]:
+        class Local:
+            pass
+
+        big = Kept()
+
+        async def handler(event: Local | LaterName) -> None:  # type: ignore[name-defined]  # noqa: F821
+            ...
+
+        bus.register(handler)
+
+        @bus.register()
+        async def decorated(event: LaterName) -> None:  # type: ignore[name-defined]  # noqa: F821
+            ...
+
+        return Local, weakref.ref(big)
+
+    local, big = register()
+    gc.collect()
+    assert big() is None  # nothing keeps the registering function's variables alive
+    globals()["LaterName"] = type("LaterName", (), {})
+    try:
+        bus.freeze()
+        assert [h.message_types for h in bus.handlers] == [
+            (local, globals()["LaterName"]),
+            (globals()["LaterName"],),
+        ]
+    finally:
+        del globals()["LaterName"]
+
+
+def test_a_typo_in_a_late_annotation_names_the_closest_class() -> None:
+    import handlers_shop
+
+    bus = LocalEventBus()
+    bus.register(handlers_shop.on_order_typo)
+    with pytest.raises(UnresolvedAnnotationError) as caught:
+        bus.freeze()
+    error = caught.value
+    assert (error.problem, error.name, error.suggestion) == (
+        "unresolved",
+        "OrderPlacd",
+        "OrderPlaced",
+    )
+    assert (error.parameter, error.annotation, error.handler.fn) == (
+        "event",
+        "OrderPlacd",
+        handlers_shop.on_order_typo,
+    )
+
+
+def test_a_late_annotation_may_suggest_a_local_class() -> None:
+    class Shipment:
+        pass
+
+    async def handler(event: Shipmnt) -> None:  # type: ignore[name-defined]  # noqa: F821
+        ...
+
+    bus = LocalEventBus()
+    bus.register(handler)
+    with pytest.raises(UnresolvedAnnotationError) as caught:
+        bus.freeze()
+    assert (caught.value.name, caught.value.suggestion) == ("Shipmnt", "Shipment")
+    assert Shipment  # only its name was kept
+
+
+def test_bad_middleware_signature_is_recorded() -> None:
+    async def two(message: Any, call_next: Any) -> Any: ...
+
+    async def handler(query: Ping) -> None: ...
+
+    with pytest.raises(ModifierError) as caught:
+        LocalRequestBus().register(handler, modifiers=[two])
+    assert (caught.value.problem, caught.value.modifier, caught.value.detail) == (
+        "signature",
+        two,
+        "(message, call_next)",
+    )
