@@ -344,20 +344,39 @@ class UnresolvedAnnotationError(RegistrationError, NameError):
 
 
 class DuplicateHandlerError(MediatorError, KeyError):
-    """A second request handler was registered for a message type that already has one."""
+    """A handler was registered for a message type that cannot take it.
+
+    A request type has one handler (and one stream handler); an event type
+    may have many, but the same handler only once (``event`` is True then).
+    """
 
     def __init__(
-        self, *, message_type: type, existing: Handler, new: Handler, stream: bool
+        self,
+        *,
+        message_type: type,
+        existing: Handler,
+        new: Handler,
+        stream: bool,
+        event: bool = False,
     ) -> None:
         super().__init__()
         self.message_type = message_type
         self.existing = existing
         self.new = new
         self.stream = stream
+        self.event = event
         kind = "stream handler" if stream else "handler"
         via = ""
         if len(new.message_types) > 1:
             via = f" (one of the classes of its annotation, {_show(new.annotation)})"
+        if event:
+            self._say(
+                f"Cannot register {new.described} for {type_name(message_type)}{via}: it is "
+                f"already one of its handlers, and every event would reach it twice.",
+                "register it once (was a function registered again, or a registry included "
+                "twice?); to run it twice on purpose, register a second function that calls it",
+            )
+            return
         self._say(
             f"Cannot register {new.described} for {type_name(message_type)}{via}: "
             f"{existing.described} is already its {kind}.",

@@ -22,6 +22,7 @@ from ._inspect import check_strategy
 from ._invoke import is_plain
 from ._registry import EventHandlerRegistry
 from ._routing import along_mro
+from ._type_cache import TypeCache, new_cache, remember
 
 if TYPE_CHECKING:
     from typing import Self
@@ -82,7 +83,8 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         )
         self._calls: dict[HandlerEntry, Call] = {}
         # type(event) -> the delivery built for its handlers and the strategy.
-        self._cache: dict[type, Call] = {}
+        self._routes: TypeCache[Call] = new_cache()
+        self._cache = self._routes[0]  # the hot path's dict
 
     @property
     def strategy(self) -> Strategy:
@@ -106,7 +108,7 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         except KeyError:
             pass  # not cached yet: built below, so routing errors do not chain this KeyError
         try:
-            deliver = self._delivery(type(event))
+            deliver = self._routes[1].get(type(event)) or self._delivery(type(event))
         except Exception as error:
             return raise_later(error)
         return deliver(event, kwargs)  # type: ignore[return-value]
@@ -135,11 +137,15 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
             entry: build_call(entry.handler, entry.modifiers, copy_kwargs=True) for entry in entries
         }
         self._calls.update(calls)
-        self._cache.clear()
+
+    def _routes_changed(self) -> None:
+        self._routes = new_cache()
+        self._cache = self._routes[0]
 
     def _delivery(self, tp: type) -> Call:
         """Build (once per concrete type) what publishing an event of type ``tp`` runs."""
         self._resolve_pending()
+        cache = self._routes  # before the table: see HandlerRegistry._routes_changed
         routes = [self._route_of(entry) for entry in along_mro(tp, self._table)]
         deliver: Call
         if self._background is not None:
@@ -148,8 +154,7 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
             deliver = concurrent(routes, self._max_concurrency)
         else:
             deliver = sequential(routes)
-        self._cache[tp] = deliver
-        return deliver
+        return remember(cache, tp, deliver)
 
     def _route_of(self, entry: HandlerEntry) -> Route:
         if not entry.modifiers and is_plain(entry.handler):

@@ -40,6 +40,7 @@ from ._policies import CallableHandlerPolicy, MethodHandlerPolicy, Policy
 
 __all__ = [
     "check_abandon",
+    "check_distinct",
     "check_entries",
     "check_entry",
     "check_modifiers",
@@ -213,6 +214,40 @@ def check_unique(
                     message_type=tp, existing=other.handler, new=entry.handler, stream=stream
                 )
             staged[stream, tp] = entry
+
+
+def check_distinct(
+    entries: Sequence[HandlerEntry], table: Mapping[type, Sequence[HandlerEntry]]
+) -> None:
+    """Raise `DuplicateHandlerError` if ``entries`` subscribe a handler to an event type twice.
+
+    Twice would deliver every such event twice, and nobody wants that by
+    accident (registering a function again, including a registry twice).
+    The same function counts as the same handler; equal objects do not.
+    """
+    staged: dict[tuple[type, tuple[int, int]], HandlerEntry] = {}
+    for entry in entries:
+        same = _identity(entry.handler)
+        for tp in entry.handler.message_types:
+            other = staged.get((tp, same))
+            for existing in table.get(tp, ()):
+                if _identity(existing.handler) == same:
+                    other = existing
+            if other is not None:
+                raise DuplicateHandlerError(
+                    message_type=tp,
+                    existing=other.handler,
+                    new=entry.handler,
+                    stream=False,
+                    event=True,
+                )
+            staged[tp, same] = entry
+
+
+def _identity(handler: Handler) -> tuple[int, int]:
+    """What makes two registrations the same handler: the function, and its ``self``."""
+    fn = handler.fn
+    return id(getattr(fn, "__func__", fn)), id(getattr(fn, "__self__", None))
 
 
 # -- handlers ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar, overload
 
@@ -22,6 +23,7 @@ from ._errors import BusStateError, MediatorError
 from ._handler import Handler, HandlerEntry
 from ._inspect import (
     check_abandon,
+    check_distinct,
     check_entries,
     check_entry,
     check_modifiers,
@@ -76,6 +78,8 @@ class HandlerRegistry:
         self._table: dict[type, list[HandlerEntry]] = {}
         self._stream_table: dict[type, list[HandlerEntry]] = {}
         self._frozen = False
+        # Registration may come from any thread; dispatch never takes this lock.
+        self._lock = threading.RLock()
 
     # -- registration ---------------------------------------------------------
 
@@ -191,7 +195,15 @@ class HandlerRegistry:
     def _accept(self, entries: Sequence[HandlerEntry]) -> None:
         """Called before ``entries`` are routed; raising leaves the registry unchanged.
 
-        A bus compiles their calls here and drops the routes it cached.
+        A bus compiles their calls here.
+        """
+
+    def _routes_changed(self) -> None:
+        """Called after the routing tables were replaced: a bus drops the routes it cached.
+
+        The caches are replaced, not cleared, and a route is stored into the
+        cache it was looked up in: a dispatch that read the old tables while
+        another thread registered stores its route into a cache nobody reads.
         """
 
     # -- internals ------------------------------------------------------------
@@ -201,45 +213,59 @@ class HandlerRegistry:
             raise BusStateError("frozen", owner=type(self).__name__)
 
     def _admit(self, entries: list[HandlerEntry]) -> None:
-        self._check_open()
-        ready = [entry for entry in entries if entry.handler.unresolved is None]
+        with self._lock:
+            self._check_open()
+            ready = [entry for entry in entries if entry.handler.unresolved is None]
+            self._check_new(ready)
+            self._accept(ready)
+            self._entries.extend(entries)
+            self._pending.extend(entry for entry in entries if entry.handler.unresolved is not None)
+            self._install(ready)
+
+    def _check_new(self, ready: Sequence[HandlerEntry]) -> None:
         if self._unique:
             check_unique(ready, self._table, self._stream_table)
-        self._accept(ready)
-        self._place(ready)
-        self._entries.extend(entries)
-        self._pending.extend(entry for entry in entries if entry.handler.unresolved is not None)
+        else:
+            check_distinct(ready, self._table)
 
     def _resolve_pending(self) -> None:
         """Route the handlers whose message annotation could not be resolved at registration."""
         if not self._pending:
             return
-        resolved: dict[HandlerEntry, HandlerEntry] = {}
-        error: MediatorError | None = None
-        for entry in self._pending:
-            try:
-                resolved[entry] = HandlerEntry(resolve(entry.handler), entry.modifiers)
-            except MediatorError as exc:
-                error = error or exc
-        if resolved:
-            ready = list(resolved.values())
-            if self._unique:
-                check_unique(ready, self._table, self._stream_table)
-            self._accept(ready)
-            self._entries = [resolved.get(entry, entry) for entry in self._entries]
-            self._pending = [entry for entry in self._pending if entry not in resolved]
-            # Rebuilt from the full list: registration order holds within each type.
-            self._table.clear()
-            self._stream_table.clear()
-            self._place([entry for entry in self._entries if entry.handler.unresolved is None])
-        if error is not None:
-            raise error
+        with self._lock:
+            resolved: dict[HandlerEntry, HandlerEntry] = {}
+            error: MediatorError | None = None
+            for entry in self._pending:
+                try:
+                    resolved[entry] = HandlerEntry(resolve(entry.handler), entry.modifiers)
+                except MediatorError as exc:
+                    error = error or exc
+            if resolved:
+                ready = list(resolved.values())
+                self._check_new(ready)
+                self._accept(ready)
+                self._entries = [resolved.get(entry, entry) for entry in self._entries]
+                self._pending = [entry for entry in self._pending if entry not in resolved]
+                # Rebuilt from the full list: registration order holds within each type.
+                self._table, self._stream_table = {}, {}
+                self._install(
+                    [entry for entry in self._entries if entry.handler.unresolved is None]
+                )
+            if error is not None:
+                raise error
 
-    def _place(self, entries: Sequence[HandlerEntry]) -> None:
+    def _install(self, entries: Sequence[HandlerEntry]) -> None:
+        """Route ``entries``, then have the bus drop the routes it cached.
+
+        Edited in place, which a dispatch in another thread may read meanwhile:
+        under the GIL it sees each list and dict before or after a change, and
+        whatever it caches from a half-edited table is dropped right after.
+        """
         for entry in entries:
-            table = self._stream_table if entry.handler.kind == "stream" else self._table
+            routed = self._stream_table if entry.handler.kind == "stream" else self._table
             for tp in entry.handler.message_types:
-                table.setdefault(tp, []).append(entry)
+                routed.setdefault(tp, []).append(entry)
+        self._routes_changed()
 
 
 def _registering_namespace() -> Caller | None:

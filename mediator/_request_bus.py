@@ -13,6 +13,7 @@ from ._registry import RequestHandlerRegistry
 from ._results import RequestResult, StreamItem
 from ._routing import nearest
 from ._stream import Stream, StreamOpener, stream_opener
+from ._type_cache import TypeCache, new_cache, remember
 
 if TYPE_CHECKING:
     from ._policies import Policy
@@ -46,8 +47,10 @@ class LocalRequestBus(RequestHandlerRegistry):
         self._calls: dict[HandlerEntry, Call] = {}
         self._openers: dict[HandlerEntry, StreamOpener] = {}
         # type(request) -> what runs it, for exact and inherited matches alike.
-        self._call_cache: dict[type, Call] = {}
-        self._stream_cache: dict[type, StreamOpener] = {}
+        self._calls_by_type: TypeCache[Call] = new_cache()
+        self._openers_by_type: TypeCache[StreamOpener] = new_cache()
+        self._call_cache = self._calls_by_type[0]  # the hot paths' dicts
+        self._stream_cache = self._openers_by_type[0]
 
     # The middle overloads of `execute` and `stream` are for mypy: given an expected type
     # (`x: int = await ...`), it takes `T` from that and, if the request's result does not
@@ -84,7 +87,8 @@ class LocalRequestBus(RequestHandlerRegistry):
         except Exception as error:  # an argument error, raised before the handler ran
             return raise_later(error)
         try:
-            return self._route(type(request))(request, kwargs)  # type: ignore[return-value]
+            call = self._calls_by_type[1].get(type(request)) or self._route(type(request))
+            return call(request, kwargs)  # type: ignore[return-value]
         except Exception as error:
             return raise_later(error)
 
@@ -106,7 +110,7 @@ class LocalRequestBus(RequestHandlerRegistry):
         """
         open_ = self._stream_cache.get(type(request))
         if open_ is None:
-            open_ = self._route_stream(type(request))
+            open_ = self._openers_by_type[1].get(type(request)) or self._route_stream(type(request))
         return open_(request, kwargs)
 
     # -- internals ------------------------------------------------------------
@@ -121,21 +125,24 @@ class LocalRequestBus(RequestHandlerRegistry):
                 calls[entry] = build_call(entry.handler, entry.modifiers, copy_kwargs=False)
         self._calls.update(calls)
         self._openers.update(openers)
-        self._call_cache.clear()
-        self._stream_cache.clear()
+
+    def _routes_changed(self) -> None:
+        self._calls_by_type = new_cache()
+        self._openers_by_type = new_cache()
+        self._call_cache = self._calls_by_type[0]
+        self._stream_cache = self._openers_by_type[0]
 
     def _route(self, tp: type) -> Call:
-        call = self._calls[self._find(tp, stream=False)]
-        self._call_cache[tp] = call
-        return call
+        self._resolve_pending()
+        cache = self._calls_by_type  # before the tables: see HandlerRegistry._routes_changed
+        return remember(cache, tp, self._calls[self._find(tp, stream=False)])
 
     def _route_stream(self, tp: type) -> StreamOpener:
-        open_ = self._openers[self._find(tp, stream=True)]
-        self._stream_cache[tp] = open_
-        return open_
+        self._resolve_pending()
+        cache = self._openers_by_type
+        return remember(cache, tp, self._openers[self._find(tp, stream=True)])
 
     def _find(self, tp: type, *, stream: bool) -> HandlerEntry:
-        self._resolve_pending()
         table, other = (
             (self._stream_table, self._table) if stream else (self._table, self._stream_table)
         )

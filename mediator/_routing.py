@@ -24,13 +24,14 @@ def nearest(tp: type, table: Mapping[type, Sequence[V]]) -> list[tuple[type, V]]
     shortest distance).  More than one pair in the answer means an ambiguity:
     two bases equally close to ``tp``, each with its own handler.  A handler
     registered for several of those bases (a union annotation) counts once,
-    not as an ambiguity.
+    not as an ambiguity.  ``object`` is the last resort, never a tie: it is
+    chosen only when no other class of the hierarchy has a value.
     """
     own = table.get(tp)
     if own:
         return [(tp, own[0])]
     level: list[type] = [tp]
-    seen = {tp}
+    seen = {tp, object}
     while level:
         following: list[type] = []
         for cls in level:
@@ -46,7 +47,8 @@ def nearest(tp: type, table: Mapping[type, Sequence[V]]) -> list[tuple[type, V]]
         if found:
             return found
         level = following
-    return []
+    fallback = table.get(object) if tp is not object else None
+    return [(object, fallback[0])] if fallback else []
 
 
 def along_mro(tp: type, table: Mapping[type, Iterable[V]]) -> list[V]:

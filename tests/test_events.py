@@ -21,7 +21,7 @@ from mediator import (
     MissingArgumentError,
     PublishError,
 )
-from mediator.errors import BusStateError, ConfigurationError
+from mediator.errors import BusStateError, ConfigurationError, DuplicateHandlerError
 
 HERE = re.escape(__file__.rsplit("/", 1)[-1])
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_ID", default="-")
@@ -163,16 +163,17 @@ async def test_concurrent_handlers_run_at_the_same_time() -> None:
     both_started = anyio.Event()
     started = 0
 
-    async def wait_for_the_other(event: OrderPlaced) -> None:
-        nonlocal started
-        started += 1
-        if started == 2:
-            both_started.set()
-        with anyio.fail_after(5):
-            await both_started.wait()
+    for _ in range(2):
 
-    bus.register(wait_for_the_other)
-    bus.register(wait_for_the_other)
+        async def wait_for_the_other(event: OrderPlaced) -> None:
+            nonlocal started
+            started += 1
+            if started == 2:
+                both_started.set()
+            with anyio.fail_after(5):
+                await both_started.wait()
+
+        bus.register(wait_for_the_other)
     await bus.publish(OrderPlaced(1))
     assert started == 2
 
@@ -182,17 +183,18 @@ async def test_concurrency_limit() -> None:
     running = peak = 0
     release = anyio.Event()
 
-    async def handler(event: OrderPlaced) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        if running == 2:
-            release.set()
-        await release.wait()
-        await anyio.lowlevel.checkpoint()
-        running -= 1
-
     for _ in range(5):
+
+        async def handler(event: OrderPlaced) -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            if running == 2:
+                release.set()
+            await release.wait()
+            await anyio.lowlevel.checkpoint()
+            running -= 1
+
         bus.register(handler)
     with anyio.fail_after(5):
         await bus.publish(OrderPlaced(1))
@@ -232,22 +234,27 @@ async def test_cancelling_a_publish_cancels_its_handlers_and_logs_collected_erro
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-async def test_a_function_registered_twice_is_blamed_for_the_run_that_failed(strategy: Any) -> None:
+async def test_equal_handler_objects_are_each_blamed_for_their_own_failure(strategy: Any) -> None:
+    @dataclass
+    class Notify:  # equal by value: two instances compare equal
+        channel: str
+
+        async def __call__(self, event: OrderPlaced) -> None:
+            runs.append(self.channel)
+            if len(runs) == 2:
+                raise MailDown("second run")
+
     bus = LocalEventBus(strategy=strategy)
-    runs: list[int] = []
-
-    async def flaky(event: OrderPlaced) -> None:
-        runs.append(1)
-        if len(runs) == 2:
-            raise MailDown("second run")
-
-    bus.register(flaky)
-    bus.register(flaky)
+    runs: list[str] = []
+    first, second = Notify("mail"), Notify("mail")
+    assert first == second
+    bus.register(first)
+    bus.register(second)
     with pytest.raises(PublishError) as caught:
         await bus.publish(OrderPlaced(1))
     (failure,) = caught.value.failures
     assert failure.handler is bus.handlers[1]
-    assert failure.handler is not bus.handlers[0]
+    assert failure.handler.obj is second
 
 
 async def test_concurrent_handlers_may_use_cancel_scopes_across_their_first_suspension() -> None:
@@ -677,7 +684,7 @@ def test_configuration_errors(options: dict[str, Any], problem: str, option: str
 # -- registries --------------------------------------------------------------------
 
 
-async def test_registry_handlers_are_included_and_the_same_handler_can_run_twice() -> None:
+async def test_registry_handlers_are_included_after_the_bus_own() -> None:
     registry = EventHandlerRegistry()
     calls: list[str] = []
 
@@ -692,9 +699,57 @@ async def test_registry_handlers_are_included_and_the_same_handler_can_run_twice
         calls.append("bus")
 
     bus.include(registry)
-    bus.include(registry)  # as if registered twice: it runs twice
     await bus.publish(OrderPlaced(1))
-    assert calls == ["bus", "registry", "registry"]
+    assert calls == ["bus", "registry"]
+
+
+async def test_the_same_handler_twice_for_one_event_is_refused() -> None:
+    registry = EventHandlerRegistry()
+
+    @registry.register
+    async def handler(event: OrderPlaced) -> None: ...
+
+    bus = LocalEventBus()
+    bus.include(registry)
+    with pytest.raises(DuplicateHandlerError) as caught:
+        bus.include(registry)  # twice: every event would reach it twice
+    error = caught.value
+    assert (error.message_type, error.existing, error.new, error.event) == (
+        OrderPlaced,
+        registry.handlers[0],
+        registry.handlers[0],
+        True,
+    )
+    assert str(error) == (
+        f"Cannot register {registry.handlers[0].described} for {OrderPlaced.__module__}."
+        "OrderPlaced: "
+        "it is already one of its handlers, and every event would reach it twice.\n"
+        "Tip: Register it once (was a function registered again, or a registry included "
+        "twice?); to run it twice on purpose, register a second function that calls it."
+    )
+    with pytest.raises(DuplicateHandlerError):
+        bus.register(handler)  # the same function, registered again
+    with pytest.raises(DuplicateHandlerError):
+        LocalEventBus().include([*registry, *registry])  # twice in one batch
+    assert bus.handlers == registry.handlers  # unchanged
+
+
+async def test_one_method_of_two_instances_is_two_handlers() -> None:
+    class Mailer:
+        def __init__(self) -> None:
+            self.sent = 0
+
+        async def on_placed(self, event: OrderPlaced) -> None:
+            self.sent += 1
+
+    bus = LocalEventBus()
+    first, second = Mailer(), Mailer()
+    bus.register(first.on_placed)
+    bus.register(second.on_placed)
+    with pytest.raises(DuplicateHandlerError):
+        bus.register(first.on_placed)  # a new bound method object, the same handler
+    await bus.publish(OrderPlaced(1))
+    assert (first.sent, second.sent) == (1, 1)
 
 
 # -- reporting never replaces the failure -------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -40,3 +41,19 @@ async def test_readme_example(line: int, code: str, module: types.ModuleType) ->
     main = module.__dict__.get("main")
     if main is not None:
         await main()
+
+
+@pytest.mark.parametrize(("line", "code"), blocks(), ids=[f"line{line}" for line, _ in blocks()])
+def test_readme_example_is_complete_and_clean(line: int, code: str) -> None:
+    """A reader can paste it into a file and run it: it says how, and imports what it uses."""
+    if "async def main" in code:
+        assert code.rstrip().endswith('if __name__ == "__main__":\n    anyio.run(main)')
+    ruff = Path(sys.executable).parent / "ruff"
+    done = subprocess.run(
+        [str(ruff), "check", "--select", "F", "--stdin-filename", f"README_line{line}.py", "-"],
+        input=code,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout
