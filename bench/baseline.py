@@ -8,7 +8,8 @@ a ratio run the same handler code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from bench.adapters.case import Case, drain, repeat, repeat_as_user, returns
@@ -57,6 +58,24 @@ TICKS = [0]
 
 async def handle_tick(event: Tick) -> None:
     TICKS[0] += 1
+
+
+def tick_handlers(count: int) -> list[Callable[[Tick], Awaitable[None]]]:
+    """``count`` distinct handler functions running the very code of `handle_tick`.
+
+    A bus may refuse one function subscribed twice to an event, and the
+    direct baseline awaits `handle_tick` itself: copies of the function share
+    its code object, so both sides run the same code.
+    """
+    copies = []
+    for index in range(count):
+        copy = types.FunctionType(
+            handle_tick.__code__, handle_tick.__globals__, f"handle_tick_{index}"
+        )
+        copy.__annotations__ = dict(handle_tick.__annotations__)
+        copy.__qualname__ = copy.__name__
+        copies.append(copy)
+    return copies
 
 
 async def count(message: Count) -> AsyncIterator[int]:

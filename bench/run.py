@@ -288,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
             contenders[adapter] = worker.name
             status[adapter] = worker.status
             print(f"{worker.name}: ready in {time.perf_counter() - started:.1f}s", file=log)
+        if not workers:
+            for adapter, reasons in status.items():
+                print(f"{adapter}: {next(iter(reasons.values()), 'not started')}", file=log)
+            return 1
         results = measure(workers, rounds, budget)
         ours = next((w for w in workers if w.adapter == OURS), None)
         extras = ours.ask(cmd="extra", quick=args.quick) if ours else {}

@@ -30,9 +30,9 @@ def cases() -> dict[str, Case | str]:
     with_user.register(baseline.handle_ping_as)
     requests.register(baseline.count)
     one.register(baseline.handle_tick)
-    for _ in range(10):
-        ten.register(baseline.handle_tick)
-        concurrent.register(baseline.handle_tick)
+    for handler in baseline.tick_handlers(10):
+        ten.register(handler)
+        concurrent.register(handler)
 
     ping, tick, stream = Ping(1), Tick(1), Count(1000)
     return {
