@@ -98,6 +98,10 @@ def audit(event: UserEvent) -> None:  # a plain `def` runs inline
 
 
 async def main() -> None:
+    # At start-up: resolves every handler's annotation now and refuses later
+    # registrations, so a mistake (a misspelt class name) fails here, not on a message.
+    requests.freeze()
+    events.freeze()
     db = Database()  # passed at call time: every handler that declares `db` gets it
     ada = await requests.execute(CreateUser("ada"), db=db)
     await requests.execute(CreateUser("grace"), db=db)
