@@ -482,6 +482,24 @@ class AmbiguousHandlerError(HandlerNotFoundError):
         )
 
 
+class MessageClassError(MediatorError, TypeError):
+    """``execute``, ``stream`` or ``publish`` was given a message class, not an instance.
+
+    Attributes:
+        message_class: the class that was passed.
+        call: ``"execute"``, ``"stream"`` or ``"publish"``.
+    """
+
+    def __init__(self, message_class: type, *, call: str) -> None:
+        super().__init__()
+        self.message_class = message_class
+        self.call = call
+        self._say(
+            f"{call}() was given the class {type_name(message_class)}, not an instance of it.",
+            f"pass an instance: `{call}({message_class.__name__}(...))`",
+        )
+
+
 class HandlerArgumentError(MediatorError, TypeError):
     """The keyword arguments of a call do not fit the handler's parameters.
 

@@ -17,6 +17,7 @@ from ._delivery import (
     log_failure,
     sequential,
 )
+from ._errors import MessageClassError
 from ._handler import HandlerEntry
 from ._inspect import check_strategy
 from ._invoke import is_plain
@@ -108,7 +109,7 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         except KeyError:
             pass  # not cached yet: built below, so routing errors do not chain this KeyError
         try:
-            deliver = self._routes[1].get(type(event)) or self._delivery(type(event))
+            deliver = self._routes[1].get(type(event)) or self._delivery(type(event), event)
         except Exception as error:
             return raise_later(error)
         return deliver(event, kwargs)  # type: ignore[return-value]
@@ -142,10 +143,15 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
         self._routes = new_cache()
         self._cache = self._routes[0]
 
-    def _delivery(self, tp: type) -> Call:
+    def _delivery(self, tp: type, event: object) -> Call:
         """Build (once per concrete type) what publishing an event of type ``tp`` runs."""
         self._resolve_pending()
         cache = self._routes  # before the table: see HandlerRegistry._routes_changed
+        if isinstance(event, type) and not any(
+            cls in self._table for cls in tp.__mro__ if cls is not object
+        ):
+            # `publish(OrderPlaced)`: it would reach the `object` handlers only.
+            raise MessageClassError(event, call="publish")
         routes = [self._route_of(entry) for entry in along_mro(tp, self._table)]
         deliver: Call
         if self._background is not None:

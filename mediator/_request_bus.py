@@ -6,7 +6,7 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._chain import Call, Modifier, build_call, raise_later
-from ._errors import AmbiguousHandlerError, HandlerNotFoundError
+from ._errors import AmbiguousHandlerError, HandlerNotFoundError, MessageClassError
 from ._handler import HandlerEntry
 from ._messages import Request, StreamRequest
 from ._registry import RequestHandlerRegistry
@@ -87,7 +87,7 @@ class LocalRequestBus(RequestHandlerRegistry):
         except Exception as error:  # an argument error, raised before the handler ran
             return raise_later(error)
         try:
-            call = self._calls_by_type[1].get(type(request)) or self._route(type(request))
+            call = self._calls_by_type[1].get(type(request)) or self._route(type(request), request)
             return call(request, kwargs)  # type: ignore[return-value]
         except Exception as error:
             return raise_later(error)
@@ -110,7 +110,9 @@ class LocalRequestBus(RequestHandlerRegistry):
         """
         open_ = self._stream_cache.get(type(request))
         if open_ is None:
-            open_ = self._openers_by_type[1].get(type(request)) or self._route_stream(type(request))
+            open_ = self._openers_by_type[1].get(type(request)) or self._route_stream(
+                type(request), request
+            )
         return open_(request, kwargs)
 
     # -- internals ------------------------------------------------------------
@@ -132,21 +134,24 @@ class LocalRequestBus(RequestHandlerRegistry):
         self._call_cache = self._calls_by_type[0]
         self._stream_cache = self._openers_by_type[0]
 
-    def _route(self, tp: type) -> Call:
+    def _route(self, tp: type, message: object) -> Call:
         self._resolve_pending()
         cache = self._calls_by_type  # before the tables: see HandlerRegistry._routes_changed
-        return remember(cache, tp, self._calls[self._find(tp, stream=False)])
+        return remember(cache, tp, self._calls[self._find(tp, stream=False, message=message)])
 
-    def _route_stream(self, tp: type) -> StreamOpener:
+    def _route_stream(self, tp: type, message: object) -> StreamOpener:
         self._resolve_pending()
         cache = self._openers_by_type
-        return remember(cache, tp, self._openers[self._find(tp, stream=True)])
+        return remember(cache, tp, self._openers[self._find(tp, stream=True, message=message)])
 
-    def _find(self, tp: type, *, stream: bool) -> HandlerEntry:
+    def _find(self, tp: type, *, stream: bool, message: object = None) -> HandlerEntry:
         table, other = (
             (self._stream_table, self._table) if stream else (self._table, self._stream_table)
         )
         found = nearest(tp, table)
+        if isinstance(message, type) and (not found or found[0][0] is object):
+            # `execute(GetUser)`: nothing is registered for its metaclass.
+            raise MessageClassError(message, call="stream" if stream else "execute")
         if len(found) == 1:
             return found[0][1]
         if found:

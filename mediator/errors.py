@@ -19,6 +19,7 @@ from ._errors import Failure as Failure
 from ._errors import HandlerArgumentError as HandlerArgumentError
 from ._errors import HandlerNotFoundError as HandlerNotFoundError
 from ._errors import MediatorError as MediatorError
+from ._errors import MessageClassError as MessageClassError
 from ._errors import MissingArgumentError as MissingArgumentError
 from ._errors import ModifierError as ModifierError
 from ._errors import ModifierProblem as ModifierProblem
@@ -42,6 +43,7 @@ __all__ = (
     "HandlerArgumentError",
     "HandlerNotFoundError",
     "MediatorError",
+    "MessageClassError",
     "MissingArgumentError",
     "ModifierError",
     "ModifierProblem",

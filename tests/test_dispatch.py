@@ -18,6 +18,7 @@ from mediator.errors import (
     AmbiguousHandlerError,
     BusStateError,
     DuplicateHandlerError,
+    MessageClassError,
     UnresolvedAnnotationError,
 )
 
@@ -427,3 +428,47 @@ def test_request_dispatch_matches_the_reference_model(backend: str, data: st.Dat
                 anyio.run(bus.execute, cls(), backend=backend)
         else:
             assert anyio.run(bus.execute, cls(), backend=backend) == winners.pop()
+
+
+# -- a class passed where an instance is expected -------------------------------------
+
+
+async def test_a_class_passed_instead_of_an_instance_says_so() -> None:
+    requests = LocalRequestBus()
+    events = LocalEventBus()
+    seen: list[object] = []
+
+    @requests.register
+    async def get_event(query: Event) -> str:
+        return "event"
+
+    @events.register
+    async def anything(event: object) -> None:  # would otherwise receive the class
+        seen.append(event)
+
+    with pytest.raises(MessageClassError) as caught:
+        await requests.execute(Event)
+    assert (caught.value.message_class, caught.value.call) == (Event, "execute")
+    assert str(caught.value) == (
+        f"execute() was given the class {Event.__module__}.Event, not an instance of it.\n"
+        "Tip: Pass an instance: `execute(Event(...))`."
+    )
+    with pytest.raises(MessageClassError) as caught:
+        requests.stream(Event)
+    assert caught.value.call == "stream"
+    with pytest.raises(MessageClassError) as caught:
+        await events.publish(UserCreated)
+    assert (caught.value.message_class, caught.value.call) == (UserCreated, "publish")
+    assert seen == []
+    await events.publish(UserCreated())
+    assert len(seen) == 1
+
+
+async def test_a_class_is_a_message_where_its_metaclass_has_a_handler() -> None:
+    bus = LocalRequestBus()
+
+    @bus.register
+    async def describe(query: type) -> str:
+        return query.__name__
+
+    assert await bus.execute(Event) == "Event"

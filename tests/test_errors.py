@@ -27,6 +27,7 @@ from mediator.errors import (
     HandlerArgumentError,
     HandlerNotFoundError,
     MediatorError,
+    MessageClassError,
     MissingArgumentError,
     ModifierError,
     ModifierProblem,
@@ -460,6 +461,7 @@ def test_config_event_aggregate_error() -> None:
         ConfigurationError("X()", "thread", option="thread", value="yes"),
         BusStateError("frozen", owner="LocalEventBus"),
         PublishError("1 of 1 handlers failed", [ValueError("boom")]),
+        MessageClassError(Ping, call="execute"),
     ],
     ids=type,
 )
