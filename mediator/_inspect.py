@@ -159,22 +159,27 @@ def check_entry(entry: object, *, streams: bool) -> HandlerEntry:
     return entry
 
 
-def check_modifiers(modifiers: object, where: str) -> tuple[Modifier, ...]:
-    """A ``modifiers=`` argument as a tuple of middleware functions and factories."""
+def check_modifiers(
+    modifiers: object, where: str, handler: Handler | None = None
+) -> tuple[Modifier, ...]:
+    """A ``modifiers=`` argument as a tuple of middleware functions and factories.
+
+    ``handler``: the handler they are given for, named by the errors, when known.
+    """
     if modifiers is None:  # python-mediator's default
         return ()
     if isinstance(modifiers, (str, bytes)) or not isinstance(modifiers, Sequence):
-        raise ModifierError("not-a-sequence", where=where, value=modifiers)
+        raise ModifierError("not-a-sequence", where=where, handler=handler, value=modifiers)
     for modifier in modifiers:
         if is_factory(modifier):
             continue
         if isinstance(modifier, type):
-            raise ModifierError("class", modifier=modifier, where=where)
+            raise ModifierError("class", modifier=modifier, where=where, handler=handler)
         if not callable(modifier):
-            raise ModifierError("not-callable", modifier=modifier, where=where)
+            raise ModifierError("not-callable", modifier=modifier, where=where, handler=handler)
         own_call = getattr(type(modifier), "__call__", None)  # noqa: B004 - an async __call__
         if not (inspect.iscoroutinefunction(modifier) or inspect.iscoroutinefunction(own_call)):
-            raise ModifierError("not-async", modifier=modifier, where=where)
+            raise ModifierError("not-async", modifier=modifier, where=where, handler=handler)
         try:
             signature = inspect.signature(modifier)
         except (TypeError, ValueError):  # pragma: no cover - no readable signature
@@ -187,7 +192,7 @@ def check_modifiers(modifiers: object, where: str) -> tuple[Modifier, ...]:
                 return_annotation=_EMPTY,
             )
             raise ModifierError(
-                "signature", modifier=modifier, where=where, detail=str(bare)
+                "signature", modifier=modifier, where=where, handler=handler, detail=str(bare)
             ) from None
     return tuple(modifiers)
 

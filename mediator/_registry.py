@@ -131,7 +131,7 @@ class HandlerRegistry:
         self._check_open()
         where = f"{type(self).__name__}.register()"
         chosen = check_policies(policies, where) or self._policies
-        own = (*self._modifiers, *check_modifiers(modifiers, where))
+
         in_thread = check_thread(thread, where)
         abandon = check_abandon(abandon_on_cancel, in_thread, where)
         caller = _registering_namespace()
@@ -145,6 +145,8 @@ class HandlerRegistry:
                 caller=caller,
                 shared=chosen is self._policies,
             )
+            # Checked with the handler known, so that a mistake names it too.
+            own = (*self._modifiers, *check_modifiers(modifiers, where, handler))
             if abandon:
                 handler = dataclasses.replace(handler, abandon_on_cancel=True)
             self._admit([HandlerEntry(handler, own)])

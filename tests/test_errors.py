@@ -339,7 +339,8 @@ def test_modifier_errors_name_the_middleware_and_the_fix() -> None:
         LocalRequestBus().register(on_ping, modifiers=[two])
     assert re.fullmatch(
         r"Cannot use the middleware test_errors\.test_modifier_errors_name_the_middleware_and_the_"
-        rf"fix\.<locals>\.two \(tests/{HERE}:\d+\) in LocalRequestBus\.register\(\): it takes "
+        rf"fix\.<locals>\.two \(tests/{HERE}:\d+\) in LocalRequestBus\.register\(\) for "
+        rf"test_errors\.on_ping \(tests/{HERE}:\d+\): it takes "
         r"\(message, call_next\), but a middleware is called with "
         r"\(message, kwargs, call_next\)\.\n"
         r"Tip: Make it `async def two\(message, kwargs, call_next\)`\.",

@@ -662,3 +662,4 @@ def test_bad_middleware_signature_is_recorded() -> None:
         two,
         "(message, call_next)",
     )
+    assert caught.value.handler is not None and caught.value.handler.fn is handler
