@@ -343,6 +343,15 @@ async def test_an_event_enqueued_by_the_transaction_exit_itself_stays_staged() -
     assert outbox.commits == 2
 
 
+async def commit_expecting_a_connection_error(
+    aggregate: EventAggregate, failures: list[BaseException]
+) -> None:
+    try:
+        await aggregate.commit()
+    except ConnectionError as error:
+        failures.append(error)
+
+
 async def test_a_failed_exit_restores_its_events_before_those_enqueued_while_it_awaited() -> None:
     outbox = Outbox()
     outbox.closing = anyio.Event()
@@ -351,14 +360,8 @@ async def test_a_failed_exit_restores_its_events_before_those_enqueued_while_it_
     aggregate.add(1, 2)
     failures: list[BaseException] = []
 
-    async def commit() -> None:
-        try:
-            await aggregate.commit()
-        except ConnectionError as error:
-            failures.append(error)
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(commit)
+        tg.start_soon(commit_expecting_a_connection_error, aggregate, failures)
         await outbox.closing.wait()
         aggregate.add(3)
         outbox.release.set()
@@ -438,14 +441,8 @@ async def test_cleanup_during_a_failing_transaction_is_not_undone() -> None:
     aggregate.add(1, 2)
     failures: list[BaseException] = []
 
-    async def commit() -> None:
-        try:
-            await aggregate.commit()
-        except ConnectionError as error:
-            failures.append(error)
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(commit)
+        tg.start_soon(commit_expecting_a_connection_error, aggregate, failures)
         await outbox.closing.wait()
         aggregate.cleanup()
         outbox.release.set()
