@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from anyio.abc import TaskGroup
 
-from ._errors import BusStateError, Failure, PublishError
+from ._errors import BusStateError, Failure, PublishError, add_note
 from ._handler import Handler
 from ._names import type_name
 
@@ -451,10 +451,7 @@ def _note(error: Exception, handler: Handler, event: Any) -> None:
 
     Best effort: reporting a failure must never replace it.
     """
-    with contextlib.suppress(Exception):  # e.g. a frozen exception class refuses a note
-        note = f"raised by event handler {handler.described} for {type_name(type(event))}"
-        if note not in getattr(error, "__notes__", ()):
-            error.add_note(note)
+    add_note(error, f"raised by event handler {handler.described} for {type_name(type(event))}")
 
 
 def _log_unreported(

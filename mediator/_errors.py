@@ -14,6 +14,7 @@ the call that was given a wrong option.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 from collections.abc import Sequence
@@ -32,6 +33,17 @@ def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, A
     error.args = args
     error.__dict__.update(state)
     return error
+
+
+def add_note(error: BaseException, note: str) -> None:
+    """Add ``note`` to ``error`` once, best effort: explaining a failure must never replace it.
+
+    A frozen exception class (``__setattr__`` refusing) or a note already there
+    leaves the error as it is.
+    """
+    with contextlib.suppress(Exception):
+        if note not in getattr(error, "__notes__", ()):
+            error.add_note(note)
 
 
 class MediatorError(Exception):
@@ -781,6 +793,23 @@ def _middleware_fix(modifier: object, shape: str) -> str:
 
 
 BusStateProblem = Literal["frozen", "not-entered", "entered", "exit-without-enter"]
+
+
+class HandlerTimeoutError(MediatorError, TimeoutError):
+    """A call through `mediator.modifiers.timeout` did not finish in time and was cancelled.
+
+    ``handler`` is the handler at the end of the chain, ``seconds`` the limit.
+    """
+
+    def __init__(self, handler: Handler, *, seconds: float) -> None:
+        super().__init__()
+        self.handler = handler
+        self.seconds = seconds
+        self._say(
+            f"{handler.described} did not finish within {seconds:g} s (timeout middleware): "
+            f"the rest of its chain was cancelled.",
+            "raise the limit given to timeout(), or find what the handler waits for",
+        )
 
 
 class BusStateError(MediatorError, RuntimeError):

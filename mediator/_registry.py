@@ -15,7 +15,7 @@ import dataclasses
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from ._annotations import Caller
 from ._chain import Modifier
@@ -34,6 +34,9 @@ from ._inspect import (
     resolve,
 )
 from ._policies import CallableHandlerPolicy, Policy
+
+if TYPE_CHECKING:
+    from ._routes import Route
 
 __all__ = ["EventHandlerRegistry", "HandlerRegistry", "RequestHandlerRegistry"]
 
@@ -181,6 +184,15 @@ class HandlerRegistry:
     def handlers(self) -> tuple[Handler, ...]:
         """The registered handlers, in registration order."""
         return tuple(entry.handler for entry in self._entries)
+
+    def routes(self) -> list[Route]:
+        """The handler map, as data: every route, in dispatch order.
+
+        See `Route`; ``python -m mediator graph`` prints it.
+        """
+        from ._routes import routes_of
+
+        return routes_of(self)
 
     def freeze(self) -> None:
         """Check every handler now and refuse later registrations.

@@ -18,6 +18,7 @@ from ._errors import EventAggregateError as EventAggregateError
 from ._errors import Failure as Failure
 from ._errors import HandlerArgumentError as HandlerArgumentError
 from ._errors import HandlerNotFoundError as HandlerNotFoundError
+from ._errors import HandlerTimeoutError as HandlerTimeoutError
 from ._errors import MediatorError as MediatorError
 from ._errors import MessageClassError as MessageClassError
 from ._errors import MissingArgumentError as MissingArgumentError
@@ -42,6 +43,7 @@ __all__ = (
     "Failure",
     "HandlerArgumentError",
     "HandlerNotFoundError",
+    "HandlerTimeoutError",
     "MediatorError",
     "MessageClassError",
     "MissingArgumentError",
