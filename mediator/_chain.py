@@ -20,12 +20,22 @@ as long as the call lasts, which for a stream handler is its whole iteration.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, final, overload
 
 from ._invoke import compile_call
 from ._legacy import ModifierFactory, factory_layer, is_factory
 from ._names import describe
+from ._providers import Provider, provision
 
 if TYPE_CHECKING:
     from ._handler import Handler
@@ -45,6 +55,8 @@ __all__ = [
 
 #: ``call(message, kwargs)`` -> an awaitable of the result.
 Call = Callable[[Any, dict[str, Any]], Awaitable[Any]]
+
+_NO_PROVIDERS: Mapping[str, Provider] = MappingProxyType({})
 
 
 class Next(Protocol):
@@ -85,9 +97,19 @@ Modifier = Middleware | ModifierFactory
 Layer = Callable[[Next, bool], Call]
 
 
-def build_call(handler: Handler, modifiers: Sequence[Modifier], *, copy_kwargs: bool) -> Call:
-    """The handler's call, wrapped in its modifiers (``modifiers[0]`` outermost)."""
-    endpoint = compile_call(handler)
+def build_call(
+    handler: Handler,
+    modifiers: Sequence[Modifier],
+    *,
+    copy_kwargs: bool,
+    providers: Mapping[str, Provider] = _NO_PROVIDERS,
+) -> Call:
+    """The handler's call, wrapped in its modifiers (``modifiers[0]`` outermost).
+
+    Providers are filled at the handler's end of the chain, so a middleware
+    sees the call's own keyword arguments.
+    """
+    endpoint = provision(handler, compile_call(handler), providers)
     if not modifiers:
         return endpoint
     layers: list[Layer] = []

@@ -552,29 +552,144 @@ class HandlerArgumentError(MediatorError, TypeError):
 
 
 class MissingArgumentError(HandlerArgumentError):
-    """A required handler parameter was given neither by the call nor by a middleware.
+    """A required parameter was given neither by the call, nor by a middleware, nor a provider.
 
     ``parameters`` are named as the call would pass them (after ``arg_map``);
-    ``given`` lists the keyword arguments the call did pass.
+    ``given`` lists the keyword arguments the call did pass.  ``chain`` names
+    the providers that led to a missing parameter of a factory (``("session",
+    "engine")`` when the handler's ``session`` needs ``engine``, which needs
+    the missing ``dsn``): empty when the handler's own parameter is missing.
+    ``declared`` is True when ``freeze()`` found it, from the names declared
+    with ``expect()``, rather than a call; ``given`` then lists those names.
     """
 
     def __init__(
-        self, handler: Handler, *, parameters: Sequence[str], given: Sequence[str]
+        self,
+        handler: Handler,
+        *,
+        parameters: Sequence[str],
+        given: Sequence[str],
+        chain: Sequence[str] = (),
+        declared: bool = False,
     ) -> None:
         self.parameters = tuple(parameters)
+        self.chain = tuple(chain)
+        self.declared = declared
         super().__init__(handler, "missing", given=given)
+
+    @property
+    def path(self) -> str:
+        """``handler -> provider -> ... -> ?parameter``, the way the message shows it."""
+        short = self.handler.name.rpartition(".")[2] or self.handler.name
+        missing = ", ".join(f"?{name}" for name in self.parameters)
+        return " -> ".join((short, *self.chain, missing))
 
     def _render(self) -> None:
         plural = "s" if len(self.parameters) > 1 else ""
         names = ", ".join(repr(name) for name in self.parameters)
         wanted = ", ".join(f"{name}=..." for name in self.parameters)
         received = ", ".join(sorted(self.given)) or "none"
+        # "module.handle needs ..." or "module.handle: the provider 'engine' needs ... (path)"
+        whose = f": the provider {self.chain[-1]!r}" if self.chain else ""
+        how = f" ({self.path})" if self.chain else ""
+        provide = f" provide it (bus.provide({self.parameters[0]!r}, factory))"
+        if self.declared:
+            self._say(
+                f"{self.handler.described}{whose} needs the argument{plural} {names}{how}, "
+                f"which no provider supplies and no call declares (declared with expect(): "
+                f"{received}).",
+                f"declare it with bus.expect({', '.join(map(repr, self.parameters))}) if "
+                f"every call passes it,{provide} or give the parameter a default",
+            )
+            return
         self._say(
-            f"{self.handler.described} needs the argument{plural} {names}, which the call did "
-            f"not give (it gave: {received}).",
-            f"pass {wanted} to execute()/publish(), set it in a middleware, or give the "
-            f"parameter a default",
+            f"{self.handler.described}{whose} needs the argument{plural} {names}{how}, which "
+            f"the call did not give (it gave: {received}).",
+            f"pass {wanted} to execute()/publish(), set it in a middleware,{provide} or give "
+            f"the parameter a default",
         )
+
+
+ProviderProblem = Literal[
+    "name",
+    "not-callable",
+    "signature",
+    "positional-only",
+    "duplicate",
+    "cycle",
+    "no-yield",
+    "yielded-twice",
+]
+
+
+class ProviderError(MediatorError, TypeError):
+    """A provider given to ``provide()`` cannot be used, or broke its contract in a call.
+
+    ``name`` is the provided name and ``factory`` the function.  For
+    ``"duplicate"``, ``other`` is the factory already provided under that
+    name; for ``"cycle"``, ``chain`` is the loop of names (first and last are
+    the same); for ``"positional-only"`` and ``"signature"``, ``detail`` names
+    the parameter or the underlying error.
+    """
+
+    def __init__(
+        self,
+        name: object,
+        factory: object,
+        problem: ProviderProblem,
+        *,
+        other: object = None,
+        chain: Sequence[str] = (),
+        detail: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.factory = factory
+        self.problem: ProviderProblem = problem
+        self.other = other
+        self.chain = tuple(chain)
+        self.detail = detail
+        what, tip = self._explain()
+        self._say(what, tip)
+
+    def _explain(self) -> tuple[str, str]:
+        name, factory = self.name, describe(self.factory)
+        match self.problem:
+            case "name":
+                return f"provide({name!r}, ...): the name is not a valid parameter name.", (
+                    "give the name of the handler parameter to fill, e.g. provide('session', "
+                    "make_session)"
+                )
+            case "not-callable":
+                return f"provide({name!r}, {_show(self.factory)}): the factory is not callable.", (
+                    "pass a function (def, async def, or a generator of either) that makes the "
+                    "value"
+                )
+            case "signature":
+                return (
+                    f"provide({name!r}, {factory}): its signature cannot be read ({self.detail})."
+                ), "wrap it in a def whose parameters are named"
+            case "positional-only":
+                return (
+                    f"provide({name!r}, {factory}): its parameter {self.detail!r} is positional-"
+                    f"only, and providers fill parameters by name."
+                ), "make it a normal parameter, or give it a default"
+            case "duplicate":
+                return (
+                    f"{name!r} is provided twice: by {describe(self.other)} and by {factory}."
+                ), "provide each name once; to replace a provider in tests, use another bus"
+            case "cycle":
+                return (
+                    f"provide({name!r}, {factory}) makes a cycle: {' -> '.join(self.chain)}."
+                ), "one of these factories must get its value from the call, or another way"
+            case "no-yield":
+                return f"the provider {name!r} ({factory}) finished without yielding a value.", (
+                    "a generator provider yields the value exactly once"
+                )
+            case "yielded-twice":
+                return f"the provider {name!r} ({factory}) yielded more than once.", (
+                    "a generator provider yields the value exactly once, then tears down"
+                )
 
 
 # -- options, modifiers and bus state ------------------------------------------------------
@@ -593,6 +708,7 @@ ConfigurationProblem = Literal[
     "max-concurrency-background",
     "max-in-flight",
     "max-in-flight-strategy",
+    "expect",
     "on-error",
     "on-error-strategy",
 ]
@@ -666,6 +782,10 @@ class ConfigurationError(MediatorError, TypeError, ValueError):
                 return "bounds the handlers of the 'background' strategy only", (
                     "use strategy='background', or max_concurrency= to limit the handlers of "
                     "one 'concurrent' publish"
+                )
+            case "expect":
+                return "is not a valid parameter name", (
+                    "pass the names of keyword arguments, e.g. expect('user', 'tenant')"
                 )
             case "on-error":
                 return "is not callable", "pass a function on_error(exception, handler, event)"

@@ -135,7 +135,10 @@ class LocalEventBus(EventHandlerRegistry, EventPublisher):
 
     def _accept(self, entries: Sequence[HandlerEntry]) -> None:
         calls = {
-            entry: build_call(entry.handler, entry.modifiers, copy_kwargs=True) for entry in entries
+            entry: build_call(
+                entry.handler, entry.modifiers, copy_kwargs=True, providers=self._providers
+            )
+            for entry in entries
         }
         self._calls.update(calls)
 

@@ -72,7 +72,7 @@ def compile_opener(handler: Handler) -> Opener:
 
 
 def compile_missing_check(
-    handler: Handler, provided: Collection[str] = ()
+    handler: Handler, provided: Collection[str] = (), *, before_chain: bool = True
 ) -> Callable[[dict[str, Any]], None] | None:
     """``check(kwargs)``: raise `MissingArgumentError` if a required parameter is not given.
 
@@ -80,7 +80,9 @@ def compile_missing_check(
     that a missing argument is raised there rather than at the first item.  A
     parameter counts as given if ``kwargs`` has it under its own name or a name
     ``arg_map`` renames to it, or if it is among ``provided`` (the names
-    middleware declare they add).  None if no parameter can be missing.
+    middleware declare they add, and the providers').  ``before_chain``: the
+    check runs before the middleware, and the error says how a middleware
+    declares what it adds.  None if no parameter can be missing.
     """
     needs: list[tuple[str, frozenset[str]]] = []
     for parameter in handler.required:
@@ -97,6 +99,8 @@ def compile_missing_check(
             if names.isdisjoint(kwargs):
                 missing = [renamed.get(p, p) for p, n in needs if n.isdisjoint(kwargs)]
                 error = MissingArgumentError(handler, parameters=missing, given=tuple(kwargs))
+                if not before_chain:
+                    raise error
                 error.add_note(
                     "bus.stream() checks this before the handler's middleware run: a "
                     "middleware that adds it says so with @around(provides=["

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from ._annotations import Caller
 from ._chain import Modifier
-from ._errors import BusStateError, MediatorError
+from ._errors import BusStateError, ConfigurationError, MediatorError, ProviderError, add_note
 from ._handler import Handler, HandlerEntry
 from ._inspect import (
     check_abandon,
@@ -34,6 +34,7 @@ from ._inspect import (
     resolve,
 )
 from ._policies import CallableHandlerPolicy, Policy
+from ._providers import Provider, argument_problems, inspect_factory, merge, needed
 
 if TYPE_CHECKING:
     from ._routes import Route
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["EventHandlerRegistry", "HandlerRegistry", "RequestHandlerRegistry"]
 
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class _Decorate:
@@ -80,6 +82,8 @@ class HandlerRegistry:
         self._pending: list[HandlerEntry] = []  # message annotation not resolved yet
         self._table: dict[type, list[HandlerEntry]] = {}
         self._stream_table: dict[type, list[HandlerEntry]] = {}
+        self._providers: dict[str, Provider] = {}
+        self._expected: frozenset[str] = frozenset()
         self._frozen = False
         # Registration may come from any thread; dispatch never takes this lock.
         self._lock = threading.RLock()
@@ -163,14 +167,79 @@ class HandlerRegistry:
         """Take over the handlers of a registry (or bus), as they are now.
 
         The included handlers get this registry's modifiers around their own.
-        All or nothing: on an error nothing is added.
+        A registry's providers and ``expect``-ed names come along.  All or
+        nothing: on an error nothing is added.
         """
         self._check_open()
         batch = [
             check_entry(entry, streams=self._streams).stacked(self._modifiers)
             for entry in check_entries(entries)
         ]
-        self._admit(batch)
+        if not isinstance(entries, HandlerRegistry):
+            self._admit(batch)
+            return
+        with self._lock:
+            before = self._providers
+            self._use_providers(merge(before, entries._providers.values()))
+            try:
+                self._admit(batch)
+            except BaseException:
+                self._use_providers(before)
+                raise
+            self._expected |= entries._expected
+
+    @overload
+    def provide(self, name: str, /) -> Callable[[_F], _F]: ...
+    @overload
+    def provide(self, name: str, factory: _F, /) -> _F: ...
+
+    def provide(self, name: str, factory: Any = _DECORATE, /) -> Any:
+        """Fill the handler parameter called ``name``, when a call does not pass it.
+
+        ``factory`` makes the value for one handler call: a function, an ``async
+        def``, or a generator (sync or async) that yields the value once and
+        tears it down after the handler (the handler's exception is thrown in
+        at its ``yield``).  Its own parameters are filled by name from the
+        call's keyword arguments and from other providers.  It runs only for
+        handlers with a parameter of that name, once per call.  Usable as
+        ``@bus.provide("session")``.  Returns ``factory``.
+
+        Raises:
+            ProviderError: ``name`` is already provided by another factory, the
+                factory cannot be used, or providers would depend on each other
+                in a cycle.  Nothing is changed.
+        """
+        self._check_open()
+
+        def add(factory: _F) -> _F:
+            provider = inspect_factory(name, factory)
+            with self._lock:
+                self._check_open()
+                self._use_providers(merge(self._providers, [provider]))
+            return factory
+
+        if factory is _DECORATE:
+            if not isinstance(name, str):  # `@bus.provide` without the name
+                raise ProviderError(name, None, "name")
+            return add
+        return add(factory)
+
+    def expect(self, *names: str) -> None:
+        """Declare keyword arguments the callers pass (or a middleware adds) at every call.
+
+        With them declared, ``freeze()`` checks that every required parameter
+        of every handler and provider is declared or provided, and reports
+        the first one that is not, with the chain of providers leading to it.
+        """
+        self._check_open()
+        given: tuple[object, ...] = names  # typed as str, but not checked by Python
+        for name in given:
+            if not (isinstance(name, str) and name.isidentifier()):
+                raise ConfigurationError(
+                    f"{type(self).__name__}.expect()", "expect", option="names", value=name
+                )
+        with self._lock:
+            self._expected |= frozenset(names)
 
     def add(self, entry: HandlerEntry) -> None:
         """Include one entry (python-mediator's ``HandlerStore.add``)."""
@@ -199,9 +268,25 @@ class HandlerRegistry:
 
         Resolves message annotations that named classes not yet defined at
         registration, so an unresolvable one fails at start-up rather than on
-        the first message.  Calling it again is harmless.
+        the first message.  With call-time arguments declared (``expect``),
+        also checks that every required parameter is declared or provided.
+        Calling it again is harmless.
+
+        Raises:
+            UnresolvedAnnotationError: a message annotation names no class.
+            MissingArgumentError: a parameter nothing supplies (its ``chain``
+                names the providers on the way); nothing is frozen.
         """
         self._resolve_pending()
+        problems = argument_problems(self)
+        if problems:
+            if len(problems) > 1:
+                add_note(
+                    problems[0],
+                    f"and {len(problems) - 1} more: `python -m mediator graph module:bus "
+                    f"--check` lists all of them",
+                )
+            raise problems[0]
         self._frozen = True
 
     # -- the hook -------------------------------------------------------------
@@ -211,6 +296,27 @@ class HandlerRegistry:
 
         A bus compiles their calls here.
         """
+
+    def _use_providers(self, providers: dict[str, Provider]) -> None:
+        """Switch to ``providers``, recompiling the handlers whose provided names changed."""
+        before = self._providers
+        changed = {
+            name
+            for name in before.keys() | providers.keys()
+            if before.get(name) is not providers.get(name)
+        }
+        self._providers = providers
+        if not changed:
+            return
+        touched = {name: providers.get(name) or before[name] for name in changed}
+        affected = [
+            entry
+            for entry in self._entries
+            if entry.handler.unresolved is None and needed(entry.handler, touched)
+        ]
+        if affected:
+            self._accept(affected)
+            self._routes_changed()
 
     def _routes_changed(self) -> None:
         """Called after the routing tables were replaced: a bus drops the routes it cached.

@@ -122,9 +122,11 @@ class LocalRequestBus(RequestHandlerRegistry):
         openers: dict[HandlerEntry, StreamOpener] = {}
         for entry in entries:
             if entry.handler.kind == "stream":
-                openers[entry] = stream_opener(entry.handler, entry.modifiers)
+                openers[entry] = stream_opener(entry.handler, entry.modifiers, self._providers)
             else:
-                calls[entry] = build_call(entry.handler, entry.modifiers, copy_kwargs=False)
+                calls[entry] = build_call(
+                    entry.handler, entry.modifiers, copy_kwargs=False, providers=self._providers
+                )
         self._calls.update(calls)
         self._openers.update(openers)
 

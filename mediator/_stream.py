@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._chain import build_call, provided_names
 from ._invoke import compile_missing_check, compile_opener
+from ._providers import needed
 
 if TYPE_CHECKING:
     from ._chain import Modifier
     from ._handler import Handler
+    from ._providers import Provider
 
 __all__ = ["Stream", "StreamOpener", "stream_opener"]
 
@@ -93,12 +95,15 @@ async def _close(iterator: Any) -> None:
 StreamOpener = Callable[[Any, dict[str, Any]], Stream[Any]]
 
 
-def stream_opener(handler: Handler, modifiers: Sequence[Modifier]) -> StreamOpener:
+def stream_opener(
+    handler: Handler, modifiers: Sequence[Modifier], providers: Mapping[str, Provider]
+) -> StreamOpener:
     """How ``bus.stream()`` starts this handler.
 
     Without modifiers the `Stream` iterates the handler's own generator, so an
     item costs what it costs without the bus, and argument errors are raised
-    by ``bus.stream()`` itself.  With modifiers the chain runs (it is
+    by ``bus.stream()`` itself.  With modifiers (or providers, whose setup is
+    async and whose teardown follows the iteration) the chain runs (it is
     awaitable) when iteration starts; a required argument missing from the
     call (and not declared by an `around` middleware's ``provides``) is still
     raised by ``bus.stream()``, checked before the chain is started.  A modifier
@@ -106,11 +111,14 @@ def stream_opener(handler: Handler, modifiers: Sequence[Modifier]) -> StreamOpen
     not checked: the handler's binding reports what is missing, at the first
     item, as before.
     """
-    if not modifiers:
+    filled = needed(handler, providers)
+    if not modifiers and not filled:
         open_ = compile_opener(handler)
         return lambda request, kwargs: Stream(open_(request, kwargs))
-    chain = build_call(handler, modifiers, copy_kwargs=False)
+    chain = build_call(handler, modifiers, copy_kwargs=False, providers=providers)
     provided = provided_names(modifiers)
+    if provided is not None:
+        provided |= frozenset(filled)
     check = compile_missing_check(handler, provided) if provided is not None else None
     if check is None:
         return lambda request, kwargs: Stream(start=functools.partial(chain, request, kwargs))

@@ -24,6 +24,8 @@ from ._errors import MessageClassError as MessageClassError
 from ._errors import MissingArgumentError as MissingArgumentError
 from ._errors import ModifierError as ModifierError
 from ._errors import ModifierProblem as ModifierProblem
+from ._errors import ProviderError as ProviderError
+from ._errors import ProviderProblem as ProviderProblem
 from ._errors import PublishError as PublishError
 from ._errors import RegistrationError as RegistrationError
 from ._errors import RegistrationProblem as RegistrationProblem
@@ -49,6 +51,8 @@ __all__ = (
     "MissingArgumentError",
     "ModifierError",
     "ModifierProblem",
+    "ProviderError",
+    "ProviderProblem",
     "PublishError",
     "RegistrationError",
     "RegistrationProblem",

@@ -276,8 +276,8 @@ def test_missing_argument_error() -> None:
     assert re.fullmatch(
         rf"{described(on_ping)} needs the argument 'user', which the call did not give "
         r"\(it gave: tenant\)\.\n"
-        r"Tip: Pass user=\.\.\. to execute\(\)/publish\(\), set it in a middleware, or give the "
-        r"parameter a default\.",
+        r"Tip: Pass user=\.\.\. to execute\(\)/publish\(\), set it in a middleware, provide it "
+        r"\(bus\.provide\('user', factory\)\) or give the parameter a default\.",
         str(error),
     )
 
