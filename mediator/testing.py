@@ -32,6 +32,7 @@ from ._inspect import (
     resolve,
 )
 from ._names import type_name
+from ._providers import argument_problems
 from ._registry import HandlerRegistry, _registering_namespace
 from ._request_bus import LocalRequestBus
 
@@ -412,11 +413,15 @@ def override(
     ``fn`` is inspected here as ``bus.register(fn, ...)`` would inspect it (the
     bus's policies unless ``policies`` is given, the bus's modifiers around
     ``modifiers``, the same options), and a mistake raises the same error,
-    with the bus unchanged.  Inside the block, on a `LocalRequestBus`, ``fn``
-    is the handler of that exact type (plain or stream, after ``fn``'s kind),
-    whether or not one was registered; on a `LocalEventBus`, it is the only
-    handler of that exact type (handlers of its base classes still run).
-    Subclasses without a handler of their own reach it as usual.
+    with the bus unchanged; so does a required parameter that neither the
+    names declared with ``bus.expect()`` nor a provider supply, as
+    ``freeze()`` would report it.  The bus's providers fill its parameters.
+
+    Inside the block, on a `LocalRequestBus`, ``fn`` is the handler of that
+    exact type (plain or stream, after ``fn``'s kind), whether or not one was
+    registered; on a `LocalEventBus`, it is the only handler of that exact
+    type (handlers of its base classes still run).  Subclasses without a
+    handler of their own reach it as usual.
 
     On exit, also on error, the bus is routed as before, and what it cached
     meanwhile is dropped.  It works on a frozen bus.  Entering it returns the
@@ -440,4 +445,22 @@ def override(
     own = (*bus._modifiers, *check_modifiers(modifiers, where, handler))
     if abandon:
         handler = dataclasses.replace(handler, abandon_on_cancel=True)
-    return _Override(bus, HandlerEntry(handler, own))
+    entry = HandlerEntry(handler, own)
+    _check_arguments(bus, entry)
+    return _Override(bus, entry)
+
+
+def _check_arguments(bus: LocalRequestBus | LocalEventBus, entry: HandlerEntry) -> None:
+    """What ``freeze()`` checks of a registered handler, once ``bus.expect(...)`` was called.
+
+    ``freeze()`` never sees an override (it is not registered), so it is checked here.
+    """
+    if not bus._expected:
+        return
+    probe = HandlerRegistry()  # the bus's declarations, with this handler alone
+    probe._entries = [entry]
+    probe._expected = bus._expected
+    probe._providers = bus._providers
+    problems = argument_problems(probe)
+    if problems:
+        raise problems[0]

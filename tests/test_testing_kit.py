@@ -913,3 +913,72 @@ def test_override_takes_a_bus() -> None:
         "\nTip: A registry does not dispatch: pass the bus that includes it."
     )
     assert str(caught.value).startswith("override() takes a LocalRequestBus or a LocalEventBus")
+
+
+# -- override: providers and expect() ---------------------------------------------------------
+
+
+async def test_an_override_gets_the_bus_providers() -> None:
+    bus = LocalRequestBus()
+    log: list[str] = []
+
+    @bus.provide("session")
+    def session() -> Iterator[str]:
+        log.append("open")
+        try:
+            yield "session"
+        except Boom:
+            log.append("rollback")
+            raise
+        log.append("close")
+
+    @bus.register
+    async def get_user(query: GetUser, session: str) -> str:
+        return f"real with {session}"
+
+    bus.freeze()
+
+    async def fake_user(query: GetUser, session: str) -> str:
+        if query.user_id < 0:
+            raise Boom
+        return f"fake with {session}"
+
+    with override(bus, fake_user):
+        assert await bus.execute(GetUser(1)) == "fake with session"
+        with pytest.raises(Boom):
+            await bus.execute(GetUser(-1))
+    assert log == ["open", "close", "open", "rollback"]
+    assert await bus.execute(GetUser(1)) == "real with session"
+
+
+def test_an_override_needing_an_undeclared_argument_fails_as_freeze_would() -> None:
+    bus = LocalRequestBus()
+    bus.expect("user")
+
+    @bus.register
+    async def get_user(query: GetUser, user: str) -> str:
+        return user
+
+    bus.freeze()
+    before = state(bus)
+
+    async def fake_user(query: GetUser, user: str, tenant: str) -> str:
+        return user
+
+    with pytest.raises(MissingArgumentError) as caught:
+        override(bus, fake_user)
+    error = caught.value
+    assert (error.handler.fn, error.parameters, error.declared, error.given) == (
+        fake_user,
+        ("tenant",),
+        True,
+        ("user",),
+    )
+    assert str(error).startswith(f"{error.handler.described} needs the argument 'tenant'")
+    assert state(bus) == before
+
+    async def fine(query: GetUser, user: str) -> str:
+        return "fine"
+
+    with override(bus, fine):
+        pass
