@@ -9,68 +9,60 @@ message type of ``fn``'s annotation to ``fn`` and puts the bus's routes back
 on exit.  Neither is a pytest plugin: the README shows the fixtures to write.
 """
 
-from __future__ import annotations
-
+# Only modules and private names are imported: this namespace holds the public API alone.
+import collections.abc
 import contextlib
 import dataclasses
 import threading
+import types
+import typing
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
-from ._errors import add_note
-from ._event_bus import LocalEventBus
-from ._handler import Handler, HandlerEntry
-from ._inspect import (
-    check_abandon,
-    check_modifiers,
-    check_policies,
-    check_thread,
-    inspect_handler,
-    resolve,
+from . import (
+    _chain,
+    _errors,
+    _event_bus,
+    _handler,
+    _inspect,
+    _names,
+    _policies,
+    _providers,
+    _registry,
+    _request_bus,
 )
-from ._names import type_name
-from ._providers import argument_problems
-from ._registry import HandlerRegistry, _registering_namespace
-from ._request_bus import LocalRequestBus
-
-if TYPE_CHECKING:
-    from typing import Self
-
-    from ._chain import Modifier
-    from ._policies import Policy
 
 __all__ = ("RecordedCall", "Recorder", "override", "record")
 
-T = TypeVar("T")
+_T = typing.TypeVar("_T")
+
+#: What record() and override() take.
+_Bus: typing.TypeAlias = _request_bus.LocalRequestBus | _event_bus.LocalEventBus
 
 #: The bus method a call went through.
-Method = Literal["execute", "publish", "stream"]
+_Method = typing.Literal["execute", "publish", "stream"]
 
 # Guards the taps' recorder lists, every recorder's calls, and the active overrides.  A
 # call may be dispatched from any thread (a handler in a worker thread publishing), and a
 # call recorded by two recorders must be in the same place in both of them.
-_LOCK: Final = threading.Lock()
+_LOCK: typing.Final = threading.Lock()
 
 
 # -- record ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class RecordedCall:
     """One ``execute``, ``publish`` or ``stream`` call, as it was made."""
 
     #: The message given to the call.
-    message: Any
+    message: typing.Any
     #: The keyword arguments of the call: a dict of its own, which neither the bus nor
     #: its middleware change afterwards.
-    kwargs: dict[str, Any]
+    kwargs: dict[str, typing.Any]
     #: The bus the call was made on.
-    bus: LocalRequestBus | LocalEventBus
+    bus: _request_bus.LocalRequestBus | _event_bus.LocalEventBus
     #: ``"execute"``, ``"publish"`` or ``"stream"``.
-    method: Method
+    method: _Method
 
 
 class _Absent:
@@ -78,7 +70,7 @@ class _Absent:
         return "<absent>"
 
 
-_ABSENT: Final = _Absent()
+_ABSENT: typing.Final = _Absent()
 
 
 class _Tap:
@@ -91,15 +83,15 @@ class _Tap:
 
     __slots__ = ("bus", "inner", "method", "previous", "recorders")
 
-    def __init__(self, bus: LocalRequestBus | LocalEventBus, method: Method, previous: Any) -> None:
+    def __init__(self, bus: _Bus, method: _Method, previous: typing.Any) -> None:
         self.bus = bus
-        self.method: Method = method
+        self.method: _Method = method
         #: The instance attribute it shadows (someone else's stand-in), or _ABSENT.
         self.previous = previous
         self.inner = getattr(bus, method)
         self.recorders: tuple[Recorder, ...] = ()
 
-    def __call__(self, message: Any, /, **kwargs: Any) -> Any:
+    def __call__(self, message: typing.Any, /, **kwargs: typing.Any) -> typing.Any:
         # Recorded before the call: a call it makes (a handler publishing) comes after it,
         # and a call that fails is recorded too.  `kwargs` is this call's own dict: the
         # inner call below gets another one.
@@ -112,8 +104,8 @@ class _Tap:
         return self.inner(message, **kwargs)
 
 
-def _methods(bus: LocalRequestBus | LocalEventBus) -> tuple[Method, ...]:
-    if isinstance(bus, LocalRequestBus):
+def _methods(bus: _Bus) -> tuple[_Method, ...]:
+    if isinstance(bus, _request_bus.LocalRequestBus):
         return ("execute", "stream")
     return ("publish",)
 
@@ -123,7 +115,7 @@ def _methods(bus: LocalRequestBus | LocalEventBus) -> tuple[Method, ...]:
 # every attribute lookup on the hot path (`self._call_cache`) would stay slower for good.
 
 
-def _attach(recorder: Recorder, bus: LocalRequestBus | LocalEventBus, method: Method) -> _Tap:
+def _attach(recorder: "Recorder", bus: _Bus, method: _Method) -> _Tap:
     """Add ``recorder`` to the tap of ``bus.<method>``, shadowing the method if need be."""
     current = getattr(bus, method)
     if isinstance(current, _Tap) and current.bus is bus:
@@ -139,7 +131,7 @@ def _attach(recorder: Recorder, bus: LocalRequestBus | LocalEventBus, method: Me
     return tap
 
 
-def _detach(recorder: Recorder, tap: _Tap) -> None:
+def _detach(recorder: "Recorder", tap: _Tap) -> None:
     """Take ``recorder`` off ``tap``; the last one out puts back what the tap shadowed."""
     tap.recorders = tuple(other for other in tap.recorders if other is not recorder)
     if tap.recorders:
@@ -163,13 +155,13 @@ class Recorder:
     before its handlers run, so the calls a handler makes come after it.
     """
 
-    def __init__(self, buses: Sequence[LocalRequestBus | LocalEventBus]) -> None:
+    def __init__(self, buses: collections.abc.Sequence[_Bus]) -> None:
         self._buses = tuple(buses)
         self._calls: list[RecordedCall] = []
         self._taps: list[_Tap] = []  # non-empty while recording
 
     @property
-    def buses(self) -> tuple[LocalRequestBus | LocalEventBus, ...]:
+    def buses(self) -> tuple[_request_bus.LocalRequestBus | _event_bus.LocalEventBus, ...]:
         """The buses it records."""
         return self._buses
 
@@ -179,31 +171,31 @@ class Recorder:
         with _LOCK:
             return list(self._calls)
 
-    @overload
-    def executed(self) -> list[Any]: ...
-    @overload
-    def executed(self, message_type: type[T]) -> list[T]: ...
-    def executed(self, message_type: type[Any] | None = None) -> list[Any]:
+    @typing.overload
+    def executed(self) -> list[typing.Any]: ...
+    @typing.overload
+    def executed(self, message_type: type[_T]) -> list[_T]: ...
+    def executed(self, message_type: type[typing.Any] | None = None) -> list[typing.Any]:
         """The messages given to ``execute``; with a class, those that are instances of it."""
         return self._messages("execute", message_type)
 
-    @overload
-    def published(self) -> list[Any]: ...
-    @overload
-    def published(self, message_type: type[T]) -> list[T]: ...
-    def published(self, message_type: type[Any] | None = None) -> list[Any]:
+    @typing.overload
+    def published(self) -> list[typing.Any]: ...
+    @typing.overload
+    def published(self, message_type: type[_T]) -> list[_T]: ...
+    def published(self, message_type: type[typing.Any] | None = None) -> list[typing.Any]:
         """The events given to ``publish``; with a class, those that are instances of it."""
         return self._messages("publish", message_type)
 
-    @overload
-    def streamed(self) -> list[Any]: ...
-    @overload
-    def streamed(self, message_type: type[T]) -> list[T]: ...
-    def streamed(self, message_type: type[Any] | None = None) -> list[Any]:
+    @typing.overload
+    def streamed(self) -> list[typing.Any]: ...
+    @typing.overload
+    def streamed(self, message_type: type[_T]) -> list[_T]: ...
+    def streamed(self, message_type: type[typing.Any] | None = None) -> list[typing.Any]:
         """The requests given to ``stream``; with a class, those that are instances of it."""
         return self._messages("stream", message_type)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> typing.Self:
         with _LOCK:
             if self._taps:
                 raise RuntimeError(
@@ -219,7 +211,7 @@ class Recorder:
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
-        traceback: TracebackType | None,
+        traceback: types.TracebackType | None,
     ) -> None:
         with _LOCK:
             for tap in reversed(self._taps):
@@ -230,11 +222,11 @@ class Recorder:
         state = "recording" if self._taps else "stopped"
         return f"<Recorder {state}, {len(self._calls)} calls>"
 
-    def _messages(self, method: Method, message_type: type[Any] | None) -> list[Any]:
+    def _messages(self, method: _Method, message_type: type[typing.Any] | None) -> list[typing.Any]:
         if message_type is not None and not isinstance(message_type, type):
             raise TypeError(
                 f"Recorder.{_FILTERS[method]}() takes a message class, not "
-                f"{type_name(message_type)}."
+                f"{_names.type_name(message_type)}."
                 f"\nTip: pass the class, `{_FILTERS[method]}({_class_hint(message_type)})`, or "
                 f"nothing for every message."
             )
@@ -248,7 +240,7 @@ class Recorder:
         ]
 
 
-_FILTERS: Final[dict[Method, str]] = {
+_FILTERS: typing.Final[dict[_Method, str]] = {
     "execute": "executed",
     "publish": "published",
     "stream": "streamed",
@@ -261,7 +253,7 @@ def _class_hint(value: object) -> str:
     return name if isinstance(name, str) else "MessageClass"
 
 
-def record(*buses: LocalRequestBus | LocalEventBus) -> Recorder:
+def record(*buses: _request_bus.LocalRequestBus | _event_bus.LocalEventBus) -> Recorder:
     """Record every message executed, published or streamed through ``buses``, in order.
 
     Use it as ``with record(bus) as recorder:``; it changes nothing in what
@@ -272,7 +264,7 @@ def record(*buses: LocalRequestBus | LocalEventBus) -> Recorder:
         raise TypeError(
             "record() needs at least one bus.\nTip: `with record(bus) as recorder: ...`."
         )
-    unique: list[LocalRequestBus | LocalEventBus] = []
+    unique: list[_Bus] = []
     for bus in buses:
         _check_bus(bus, "record() takes LocalRequestBus and LocalEventBus objects")
         if not any(bus is seen for seen in unique):
@@ -281,21 +273,21 @@ def record(*buses: LocalRequestBus | LocalEventBus) -> Recorder:
 
 
 def _check_bus(bus: object, where: str) -> None:
-    if isinstance(bus, (LocalRequestBus, LocalEventBus)):
+    if isinstance(bus, (_request_bus.LocalRequestBus, _event_bus.LocalEventBus)):
         return
     tip = (
         "A registry does not dispatch: pass the bus that includes it"
-        if isinstance(bus, HandlerRegistry)
+        if isinstance(bus, _registry.HandlerRegistry)
         else "Pass the bus your code dispatches through"
     )
-    raise TypeError(f"{where}; it was given a {type_name(type(bus))}.\nTip: {tip}.")
+    raise TypeError(f"{where}; it was given a {_names.type_name(type(bus))}.\nTip: {tip}.")
 
 
 # -- override ----------------------------------------------------------------------------
 
 #: The overrides in effect, per bus, oldest first: one that ends while a later override of
 #: the same type still hides it hands its saved routes to that one.
-_ACTIVE: Final[weakref.WeakKeyDictionary[HandlerRegistry, list[_Override]]] = (
+_ACTIVE: typing.Final[weakref.WeakKeyDictionary[_registry.HandlerRegistry, list["_Override"]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -305,13 +297,13 @@ class _Override:
 
     __slots__ = ("_bus", "_entry", "_saved")
 
-    def __init__(self, bus: LocalRequestBus | LocalEventBus, entry: HandlerEntry) -> None:
+    def __init__(self, bus: _Bus, entry: _handler.HandlerEntry) -> None:
         self._bus = bus
         self._entry = entry
         #: While in effect: each overridden type's routes (None: it had none) before it.
-        self._saved: dict[type, list[HandlerEntry] | None] | None = None
+        self._saved: dict[type, list[_handler.HandlerEntry] | None] | None = None
 
-    def __enter__(self) -> Handler:
+    def __enter__(self) -> _handler.Handler:
         bus, entry = self._bus, self._entry
         with bus._lock:
             if self._saved is not None:
@@ -324,11 +316,11 @@ class _Override:
                 # from the registered handlers, which the override is not one of.
                 bus._resolve_pending()
             except Exception as error:
-                add_note(error, "override() routes the handlers not resolved yet first")
+                _errors.add_note(error, "override() routes the handlers not resolved yet first")
                 raise
             bus._accept([entry])  # compiled as a registered handler is
             table = self._table()
-            saved: dict[type, list[HandlerEntry] | None] = {}
+            saved: dict[type, list[_handler.HandlerEntry] | None] = {}
             for tp in entry.handler.message_types:
                 saved[tp] = table.get(tp)
                 table[tp] = [entry]
@@ -342,7 +334,7 @@ class _Override:
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
-        traceback: TracebackType | None,
+        traceback: types.TracebackType | None,
     ) -> None:
         bus, entry, saved = self._bus, self._entry, self._saved
         if saved is None:
@@ -372,17 +364,19 @@ class _Override:
             self._saved = None
             bus._routes_changed()  # what was cached meanwhile, subclasses included, is gone
 
-    def _table(self) -> dict[type, list[HandlerEntry]]:
+    def _table(self) -> dict[type, list[_handler.HandlerEntry]]:
         if self._entry.handler.kind == "stream":
             return self._bus._stream_table
         return self._bus._table
 
 
 def _splice(
-    routed: list[HandlerEntry], entry: HandlerEntry, previous: list[HandlerEntry] | None
-) -> list[HandlerEntry]:
+    routed: list[_handler.HandlerEntry],
+    entry: _handler.HandlerEntry,
+    previous: list[_handler.HandlerEntry] | None,
+) -> list[_handler.HandlerEntry]:
     """``routed`` with ``entry`` replaced by ``previous`` (what it hid)."""
-    restored: list[HandlerEntry] = []
+    restored: list[_handler.HandlerEntry] = []
     for item in routed:
         if item is entry:
             restored += [hidden for hidden in previous or () if hidden not in routed]
@@ -391,7 +385,9 @@ def _splice(
     return restored
 
 
-def _put(table: dict[type, list[HandlerEntry]], tp: type, routed: list[HandlerEntry]) -> None:
+def _put(
+    table: dict[type, list[_handler.HandlerEntry]], tp: type, routed: list[_handler.HandlerEntry]
+) -> None:
     if routed:
         table[tp] = routed
     else:
@@ -399,15 +395,15 @@ def _put(table: dict[type, list[HandlerEntry]], tp: type, routed: list[HandlerEn
 
 
 def override(
-    bus: LocalRequestBus | LocalEventBus,
+    bus: _request_bus.LocalRequestBus | _event_bus.LocalEventBus,
     fn: object,
     /,
     *,
-    policies: Sequence[Policy] | None = None,
-    modifiers: Sequence[Modifier] = (),
+    policies: collections.abc.Sequence[_policies.Policy] | None = None,
+    modifiers: collections.abc.Sequence[_chain.Modifier] = (),
     thread: bool = False,
     abandon_on_cancel: bool = False,
-) -> contextlib.AbstractContextManager[Handler]:
+) -> contextlib.AbstractContextManager[_handler.Handler]:
     """Route the message type of ``fn``'s annotation to ``fn`` inside a ``with`` block.
 
     ``fn`` is inspected here as ``bus.register(fn, ...)`` would inspect it (the
@@ -427,13 +423,13 @@ def override(
     meanwhile is dropped.  It works on a frozen bus.  Entering it returns the
     `Handler` record of ``fn``.
     """
-    caller = _registering_namespace()  # the function calling override()
+    caller = _registry._registering_namespace()  # the function calling override()
     _check_bus(bus, "override() takes a LocalRequestBus or a LocalEventBus")
     where = "override()"
-    chosen = check_policies(policies, where) or bus._policies
-    in_thread = check_thread(thread, where)
-    abandon = check_abandon(abandon_on_cancel, in_thread, where)
-    handler = inspect_handler(
+    chosen = _inspect.check_policies(policies, where) or bus._policies
+    in_thread = _inspect.check_thread(thread, where)
+    abandon = _inspect.check_abandon(abandon_on_cancel, in_thread, where)
+    handler = _inspect.inspect_handler(
         fn,
         chosen,
         thread=in_thread,
@@ -441,26 +437,26 @@ def override(
         caller=caller,
         shared=chosen is bus._policies,
     )
-    handler = resolve(handler)  # the type must be known now
-    own = (*bus._modifiers, *check_modifiers(modifiers, where, handler))
+    handler = _inspect.resolve(handler)  # the type must be known now
+    own = (*bus._modifiers, *_inspect.check_modifiers(modifiers, where, handler))
     if abandon:
         handler = dataclasses.replace(handler, abandon_on_cancel=True)
-    entry = HandlerEntry(handler, own)
+    entry = _handler.HandlerEntry(handler, own)
     _check_arguments(bus, entry)
     return _Override(bus, entry)
 
 
-def _check_arguments(bus: LocalRequestBus | LocalEventBus, entry: HandlerEntry) -> None:
+def _check_arguments(bus: _Bus, entry: _handler.HandlerEntry) -> None:
     """What ``freeze()`` checks of a registered handler, once ``bus.expect(...)`` was called.
 
     ``freeze()`` never sees an override (it is not registered), so it is checked here.
     """
     if not bus._expected:
         return
-    probe = HandlerRegistry()  # the bus's declarations, with this handler alone
+    probe = _registry.HandlerRegistry()  # the bus's declarations, with this handler alone
     probe._entries = [entry]
     probe._expected = bus._expected
     probe._providers = bus._providers
-    problems = argument_problems(probe)
+    problems = _providers.argument_problems(probe)
     if problems:
         raise problems[0]
