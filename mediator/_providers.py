@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import keyword
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,7 +29,7 @@ from ._names import describe
 if TYPE_CHECKING:
     from ._chain import Call
     from ._errors import MediatorError
-    from ._handler import Handler
+    from ._handler import Handler, HandlerEntry
     from ._registry import HandlerRegistry
 
 __all__ = [
@@ -154,14 +154,17 @@ def needed(handler: Handler, providers: Mapping[str, Provider]) -> tuple[str, ..
     )
 
 
-def argument_problems(registry: HandlerRegistry) -> list[MediatorError]:
+def argument_problems(
+    registry: HandlerRegistry, entries: Iterable[HandlerEntry] | None = None
+) -> list[MediatorError]:
     """Every required handler (or factory) parameter that nothing can supply.
 
     Known only once the registry declares its call-time arguments
-    (``registry.expect(...)``): empty otherwise.  Handlers whose annotation is
-    still unresolved are left out (they have their own problem), and so are
-    handlers with a python-mediator modifier factory, which may inject any
-    argument.
+    (``registry.expect(...)``): empty otherwise.  ``entries``: those to check
+    against the registry's declarations and providers (default: its own).
+    Handlers whose annotation is still unresolved are left out (they have
+    their own problem), and so are handlers with a python-mediator modifier
+    factory, which may inject any argument.
     """
     from ._chain import provided_names
 
@@ -170,7 +173,7 @@ def argument_problems(registry: HandlerRegistry) -> list[MediatorError]:
         return []
     providers = registry._providers
     problems: list[MediatorError] = []
-    for entry in registry:
+    for entry in registry if entries is None else entries:
         handler = entry.handler
         added = provided_names(entry.modifiers)
         if handler.unresolved is not None or added is None:

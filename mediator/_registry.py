@@ -144,19 +144,7 @@ class HandlerRegistry:
         caller = _registering_namespace()
 
         def add(target: _T) -> _T:
-            handler = inspect_handler(
-                target,
-                chosen,
-                thread=in_thread,
-                streams=self._streams,
-                caller=caller,
-                shared=chosen is self._policies,
-            )
-            # Checked with the handler known, so that a mistake names it too.
-            own = (*self._modifiers, *check_modifiers(modifiers, where, handler))
-            if abandon:
-                handler = dataclasses.replace(handler, abandon_on_cancel=True)
-            self._admit([HandlerEntry(handler, own)])
+            self._admit([self._entry_of(target, chosen, modifiers, in_thread, abandon, caller)])
             return target
 
         if obj is _DECORATE:  # `@register(...)`; `register(None)` is a mistake
@@ -288,6 +276,32 @@ class HandlerRegistry:
                 )
             raise problems[0]
         self._frozen = True
+
+    def _entry_of(
+        self,
+        target: object,
+        policies: Sequence[Policy],
+        modifiers: Sequence[Modifier],
+        thread: bool,
+        abandon: bool,
+        caller: Caller | None,
+        where: str | None = None,
+    ) -> HandlerEntry:
+        """Inspect ``target`` as ``register`` does (options checked already), into an entry."""
+        handler = inspect_handler(
+            target,
+            policies,
+            thread=thread,
+            streams=self._streams,
+            caller=caller,
+            shared=policies is self._policies,
+        )
+        # Checked with the handler known, so that a mistake names it too.
+        where = where or f"{type(self).__name__}.register()"
+        own = (*self._modifiers, *check_modifiers(modifiers, where, handler))
+        if abandon:
+            handler = dataclasses.replace(handler, abandon_on_cancel=True)
+        return HandlerEntry(handler, own)
 
     # -- the hook -------------------------------------------------------------
 

@@ -429,19 +429,9 @@ def override(
     chosen = _inspect.check_policies(policies, where) or bus._policies
     in_thread = _inspect.check_thread(thread, where)
     abandon = _inspect.check_abandon(abandon_on_cancel, in_thread, where)
-    handler = _inspect.inspect_handler(
-        fn,
-        chosen,
-        thread=in_thread,
-        streams=bus._streams,
-        caller=caller,
-        shared=chosen is bus._policies,
-    )
-    handler = _inspect.resolve(handler)  # the type must be known now
-    own = (*bus._modifiers, *_inspect.check_modifiers(modifiers, where, handler))
-    if abandon:
-        handler = dataclasses.replace(handler, abandon_on_cancel=True)
-    entry = _handler.HandlerEntry(handler, own)
+    entry = bus._entry_of(fn, chosen, modifiers, in_thread, abandon, caller, where)
+    # The type must be known now: resolved here, as a dispatch would.
+    entry = _handler.HandlerEntry(_inspect.resolve(entry.handler), entry.modifiers)
     _check_arguments(bus, entry)
     return _Override(bus, entry)
 
@@ -453,10 +443,6 @@ def _check_arguments(bus: _Bus, entry: _handler.HandlerEntry) -> None:
     """
     if not bus._expected:
         return
-    probe = _registry.HandlerRegistry()  # the bus's declarations, with this handler alone
-    probe._entries = [entry]
-    probe._expected = bus._expected
-    probe._providers = bus._providers
-    problems = _providers.argument_problems(probe)
+    problems = _providers.argument_problems(bus, [entry])
     if problems:
         raise problems[0]
