@@ -34,6 +34,7 @@ from ._names import show_public_path as _show_public_path
 from ._registry import EventHandlerRegistry as EventHandlerRegistry
 from ._registry import RequestHandlerRegistry as RequestHandlerRegistry
 from ._request_bus import LocalRequestBus as LocalRequestBus
+from ._routes import Route as Route
 from ._stream import Stream as Stream
 
 __version__ = "0.1.0.dev0"
@@ -58,6 +59,7 @@ __all__ = (
     "RegistrationError",
     "Request",
     "RequestHandlerRegistry",
+    "Route",
     "Strategy",
     "Stream",
     "StreamRequest",

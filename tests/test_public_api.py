@@ -50,8 +50,9 @@ def test_the_root_holds_what_an_application_uses() -> None:
         "StreamRequest",
         "Stream",
         "EventAggregate",
-        # what middleware and error reports see
+        # what middleware, error reports and the handler map (bus.routes()) see
         "Handler",
+        "Route",
         "Middleware",
         "Next",
         # middleware whose code around `yield` spans the whole call (a stream's iteration)
