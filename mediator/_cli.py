@@ -224,8 +224,17 @@ def _explain(error: Exception) -> str:
     if isinstance(error, ImportError | SyntaxError | MediatorError):
         return str(error)  # names the module, the file and line, or the handler
     frames = traceback.extract_tb(error.__traceback__)
-    at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    at = f" (at {_relative(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
     return f"{type(error).__name__}: {error}{at}"
+
+
+def _relative(path: str) -> str:
+    """``path`` relative to the working directory when below it, as handler locations are."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith(os.pardir) else relative
 
 
 def _candidates(module: ModuleType) -> str:
@@ -298,7 +307,7 @@ class Map:
     owner: str
     copy: HandlerRegistry
     routes: list[Route]
-    #: Entries whose annotation still names no class, as `Route` without a type.
+    #: Entries whose message annotation still names no class.
     unrouted: list[HandlerEntry]
     #: What resolving the late annotations raised.
     problems: list[MediatorError]
