@@ -118,7 +118,7 @@ def test_a_route_is_a_frozen_public_value() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         route.kind = "event"  # type: ignore[misc]
     assert repr(route).startswith(
-        "Route(message_type=<class 'test_routes.GetUser'>, kind='request'"
+        f"Route(message_type=<class '{__name__}.GetUser'>, kind='request'"
     )
 
 
