@@ -359,8 +359,6 @@ def _classes(classes: tuple[object, ...]) -> str:
 
 # -- log --------------------------------------------------------------------------
 
-_LEVELS = logging.getLevelNamesMapping()
-
 
 def log(
     logger: logging.Logger | str | None = None,
@@ -452,12 +450,13 @@ def _logger(label: str, logger: object) -> logging.Logger:
 
 def _level(label: str, level: object) -> int:
     if isinstance(level, str):
-        if level.upper() not in _LEVELS:
+        levels = logging.getLevelNamesMapping()  # now: custom levels count too
+        if level.upper() not in levels:
             raise ValueError(
                 f"{label}: level={level!r} is not a logging level; use one of "
-                f"{', '.join(sorted(_LEVELS, key=_LEVELS.__getitem__))}, or logging.INFO etc."
+                f"{', '.join(sorted(levels, key=levels.__getitem__))}, or logging.INFO etc."
             )
-        return _LEVELS[level.upper()]
+        return levels[level.upper()]
     if isinstance(level, bool) or not isinstance(level, int):
         raise TypeError(f"{label}: level is a logging level such as logging.INFO, not {level!r}")
     return level

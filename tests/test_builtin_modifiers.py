@@ -71,6 +71,10 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def name_of(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
 # -- the module ------------------------------------------------------------------------
 
 
@@ -218,6 +222,24 @@ async def test_timeout_abandons_a_thread_handler_registered_with_abandon_on_canc
     finally:
         gate.set()
     assert caught.value.handler.kind == "thread"
+
+
+async def test_timeout_returns_the_late_result_of_a_thread_it_cannot_interrupt() -> None:
+    bus = LocalRequestBus()
+    gate = threading.Event()
+
+    @bus.register(thread=True, modifiers=[timeout(0.05)])
+    def blocking(query: Get) -> int:
+        gate.wait(10)
+        return 7
+
+    async def open_the_gate_past_the_deadline() -> None:
+        await anyio.sleep(0.1)
+        gate.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(open_the_gate_past_the_deadline)
+        assert await bus.execute(Get()) == 7
 
 
 async def test_timeout_wraps_each_event_handler_on_its_own() -> None:
@@ -398,8 +420,7 @@ async def test_retry_gives_up_after_the_attempts_with_a_note_saying_how_many() -
         await bus.execute(Get())
     assert str(caught.value) == "down 4" and calls == 4
     assert caught.value.__notes__ == [
-        f"retry: 4 attempts at {down.__module__}.{down.__qualname__}, gave up: this is the "
-        f"last attempt's error."
+        f"retry: 4 attempts at {name_of(down)}, gave up: this is the last attempt's error."
     ]
     assert caught.value.__context__ is None  # the earlier attempts' errors are not chained
 
@@ -422,7 +443,7 @@ async def test_retry_retries_only_the_exceptions_of_on() -> None:
         await bus.execute(Get())
     assert raised == []
     assert caught.value.__notes__ == [
-        f"retry: 2 attempts at {fails.__module__}.{fails.__qualname__}, not retried: "
+        f"retry: 2 attempts at {name_of(fails)}, not retried: "
         f"ValueError is not in on=(ConnectionError,)."
     ]
 
@@ -457,7 +478,7 @@ async def test_retry_never_retries_a_mistake_in_the_call() -> None:
         await bus.execute(Get())
     assert waits == []
     assert caught.value.__notes__ == [
-        f"retry: 1 attempt at {needs_user.__module__}.{needs_user.__qualname__}, not retried: "
+        f"retry: 1 attempt at {name_of(needs_user)}, not retried: "
         f"a mistake in the call, which running it again cannot fix."
     ]
 
@@ -540,6 +561,26 @@ async def test_retry_retries_a_stream_that_fails_before_its_first_item() -> None
 
     assert [number async for number in bus.stream(Items(3))] == [0, 1, 2]
     assert opened == 3 and waits == [1, 2]
+
+
+async def test_retry_gives_up_on_a_stream_that_never_produces_with_a_note() -> None:
+    bus = LocalRequestBus()
+    opened = 0
+
+    @bus.register(modifiers=[retry(attempts=2, backoff=no_wait)])
+    async def down(query: Items) -> AsyncIterator[int]:
+        nonlocal opened
+        opened += 1
+        raise ConnectionError(f"down {opened}")
+        yield 0
+
+    with pytest.raises(ConnectionError) as caught:
+        async for _ in bus.stream(Items()):
+            pass
+    assert str(caught.value) == "down 2" and opened == 2
+    assert caught.value.__notes__ == [
+        f"retry: 2 attempts at {name_of(down)}, gave up: this is the last attempt's error."
+    ]
 
 
 async def test_retry_does_not_retry_a_stream_once_it_produced_an_item() -> None:
@@ -668,10 +709,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
 
 def fields(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in vars(record).items() if key.startswith("mediator_")}
-
-
-def name_of(fn: Callable[..., Any]) -> str:
-    return f"{fn.__module__}.{fn.__qualname__}"
 
 
 async def test_log_writes_one_record_per_call(
