@@ -90,10 +90,11 @@ def timeout(seconds: float) -> _chain.Middleware:
     is checked at each item the handler produces, never while the consumer's
     own code runs, and the error is raised at the next item asked for.
 
-    A handler is stopped at its next ``await``: a plain ``def`` run inline
-    cannot be interrupted, and one run in a thread is waited for unless it was
-    registered with ``abandon_on_cancel=True``.  Outside `retry` it bounds all
-    the attempts together; inside, each attempt.
+    A handler is stopped at its next ``await``.  A plain ``def`` run inline
+    cannot be interrupted, nor one run in a thread unless it was registered
+    with ``abandon_on_cancel=True``: such a call finishes, and its result is
+    returned.  Outside `retry` it bounds all the attempts together; inside,
+    each attempt.
 
     Raises:
         TypeError: ``seconds`` is not an int or float.
