@@ -12,6 +12,7 @@ import time
 import tracemalloc
 from typing import Any
 
+from bench import batteries
 from bench.adapters.mediator_bus import passthrough
 from bench.baseline import Ping, Tick
 from mediator import LocalEventBus, LocalRequestBus
@@ -90,6 +91,9 @@ async def extra(quick: bool) -> dict[str, Any]:
     for bus_type in (LocalRequestBus, LocalEventBus):
         seconds = _register_10_000(bus_type)
         report[f"register 10,000 handlers on {bus_type.__name__} (s)"] = round(seconds, 3)
+
+    for name, value in (await batteries.measure(n)).items():
+        report[name] = value
 
     calls = 200_000 if quick else 1_000_000
     report[f"memory growth over {calls:,} calls (bytes)"] = await _memory_growth(calls)

@@ -20,6 +20,7 @@ import keyword
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Generator, Iterable, Mapping
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import MissingArgumentError, ProviderError, add_note
@@ -257,9 +258,9 @@ def _one(call: Call, provider: Provider) -> Call:
             if name in kwargs:
                 return call(message, kwargs)
             value = factory()
-            if inspect.isawaitable(value):  # a def returning a coroutine: made in the loop
+            if type(value) is CoroutineType:  # a def returning a coroutine: awaited here
                 return _awaited(call, message, kwargs, name, value)
-            return call(message, {**kwargs, name: value})
+            return call(message, {**kwargs, name: value} if kwargs else {name: value})
 
         return fill
 
@@ -384,7 +385,7 @@ class _Scope:
         made = provider.factory(**arguments)
         match provider.kind:
             case "value":
-                return await made if inspect.isawaitable(made) else made
+                return await made if type(made) is CoroutineType else made
             case "async":
                 return await made
             case "generator":
