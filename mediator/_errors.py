@@ -902,6 +902,9 @@ def _middleware_fix(modifier: object, shape: str) -> str:
             "a lambda cannot be async: define `async def middleware(message, kwargs, "
             "call_next)` and pass that"
         )
+    if getattr(modifier, "__module__", None) in ("mediator.modifiers", "mediator.around"):
+        # `modifiers=[log]`: a middleware factory given instead of the middleware it makes
+        return f"call it: `modifiers=[{name}(...)]` (`{name}()` makes the middleware)"
     if inspect.isfunction(modifier) or inspect.ismethod(modifier):
         return f"make it `async def {name}(message, kwargs, call_next)`"
     if not inspect.isroutine(modifier) and not isinstance(modifier, type):  # an instance

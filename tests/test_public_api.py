@@ -23,6 +23,7 @@ PUBLIC_MODULES = [
     "mediator.common.modifiers",
     "mediator.common.types",
     "mediator.common.registry",
+    "mediator.modifiers",
     "mediator.testing",
 ]
 
