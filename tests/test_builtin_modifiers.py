@@ -1486,3 +1486,16 @@ def test_the_middleware_are_accepted_by_registration_checks() -> None:
 
     assert anyio.run(bus.execute, Get()) == 1
     assert handler_seen[0].fn is get
+
+
+@pytest.mark.parametrize("factory", [log, retry, timeout, limit, trace])
+def test_a_factory_given_instead_of_its_middleware_says_to_call_it(factory: Any) -> None:
+    from mediator.errors import ModifierError
+
+    with pytest.raises(ModifierError) as caught:
+        LocalRequestBus(modifiers=[factory])
+    name = factory.__name__
+    assert caught.value.problem in ("not-async", "signature")
+    assert str(caught.value).endswith(
+        f"\nTip: Call it: `modifiers=[{name}(...)]` (`{name}()` makes the middleware)."
+    )
