@@ -161,7 +161,7 @@ def argument_problems(
     """Every required handler (or factory) parameter that nothing can supply.
 
     Known only once the registry declares its call-time arguments
-    (``registry.expect(...)``): empty otherwise.  ``entries``: those to check
+    (``registry.expect(...)``, maybe with no names): empty otherwise.  ``entries``: those to check
     against the registry's declarations and providers (default: its own).
     Handlers whose annotation is still unresolved are left out (they have
     their own problem), and so are handlers with a python-mediator modifier
@@ -169,8 +169,8 @@ def argument_problems(
     """
     from ._chain import provided_names
 
-    declared: frozenset[str] = registry._expected
-    if not declared:
+    declared = registry._expected
+    if declared is None:
         return []
     providers = registry._providers
     problems: list[MediatorError] = []

@@ -83,7 +83,8 @@ class HandlerRegistry:
         self._table: dict[type, list[HandlerEntry]] = {}
         self._stream_table: dict[type, list[HandlerEntry]] = {}
         self._providers: dict[str, Provider] = {}
-        self._expected: frozenset[str] = frozenset()
+        # The keyword arguments calls pass, once declared (None: not declared, not checked).
+        self._expected: frozenset[str] | None = None
         self._frozen = False
         # Registration may come from any thread; dispatch never takes this lock.
         self._lock = threading.RLock()
@@ -174,7 +175,8 @@ class HandlerRegistry:
             except BaseException:
                 self._use_providers(before)
                 raise
-            self._expected |= entries._expected
+            if entries._expected is not None:
+                self._expected = (self._expected or frozenset()) | entries._expected
 
     @overload
     def provide(self, name: str, /) -> Callable[[_F], _F]: ...
@@ -215,9 +217,10 @@ class HandlerRegistry:
     def expect(self, *names: str) -> None:
         """Declare keyword arguments the callers pass (or a middleware adds) at every call.
 
-        With them declared, ``freeze()`` checks that every required parameter
-        of every handler and provider is declared or provided, and reports
-        the first one that is not, with the chain of providers leading to it.
+        Once declared (``expect()`` with no names declares that calls pass
+        none), ``freeze()`` checks that every required parameter of every
+        handler and provider is declared or provided, and reports the first
+        one that is not, with the chain of providers leading to it.
         """
         self._check_open()
         given: tuple[object, ...] = names  # typed as str, but not checked by Python
@@ -227,7 +230,7 @@ class HandlerRegistry:
                     f"{type(self).__name__}.expect()", "expect", option="names", value=name
                 )
         with self._lock:
-            self._expected |= frozenset(names)
+            self._expected = (self._expected or frozenset()) | frozenset(names)
 
     def add(self, entry: HandlerEntry) -> None:
         """Include one entry (python-mediator's ``HandlerStore.add``)."""

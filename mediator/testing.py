@@ -441,7 +441,7 @@ def _check_arguments(bus: _Bus, entry: _handler.HandlerEntry) -> None:
 
     ``freeze()`` never sees an override (it is not registered), so it is checked here.
     """
-    if not bus._expected:
+    if bus._expected is None:
         return
     problems = _providers.argument_problems(bus, [entry])
     if problems:

@@ -627,6 +627,20 @@ def test_freeze_without_declarations_checks_no_arguments() -> None:
     bus.freeze()
 
 
+def test_expect_with_no_names_declares_that_calls_pass_none() -> None:
+    bus = LocalEventBus()
+    bus.expect()
+
+    @bus.register
+    async def on_placed(event: Placed, user: str) -> None:
+        pass
+
+    with pytest.raises(MissingArgumentError) as caught:
+        bus.freeze()
+    assert (caught.value.parameters, caught.value.given) == (("user",), ())
+    assert "(declared with expect(): none)" in str(caught.value)
+
+
 def test_freeze_counts_what_an_around_middleware_provides() -> None:
     @around(provides=["user"])
     async def authenticate(message: Any, kwargs: dict[str, Any], call_next: Next) -> Any:
