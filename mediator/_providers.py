@@ -238,9 +238,7 @@ def provision(handler: Handler, call: Call, providers: Mapping[str, Provider]) -
     if not names:
         return call
     check = compile_missing_check(handler, names, before_chain=False)
-    if handler.kind == "stream":
-        return _streaming(handler, call, providers, names, check)
-    if len(names) == 1 and check is None:
+    if len(names) == 1 and check is None and handler.kind != "stream":
         only = providers[names[0]]
         if not only.parameters and only.kind in ("value", "generator"):
             return _one(call, only)
@@ -291,46 +289,23 @@ def _general(
     names: tuple[str, ...],
     check: Callable[[dict[str, Any]], None] | None,
 ) -> Call:
+    """Any providers; for a stream handler, the values live until its iteration is over."""
+    stream = handler.kind == "stream"
+
     async def fill(message: Any, kwargs: dict[str, Any]) -> Any:
         if check is not None:
             check(kwargs)
         scope = _Scope(handler, providers, kwargs)
         try:
             values = {name: await scope.value(name, ()) for name in names if name not in kwargs}
-        except BaseException as error:
-            await scope.close(error)
-            raise
-        try:
             result = await call(message, {**kwargs, **values} if values else kwargs)
         except BaseException as error:
             await scope.close(error)
             raise
+        if stream:
+            return _items_then_close(result, scope)
         await scope.close(None)
         return result
-
-    return fill
-
-
-def _streaming(
-    handler: Handler,
-    call: Call,
-    providers: Mapping[str, Provider],
-    names: tuple[str, ...],
-    check: Callable[[dict[str, Any]], None] | None,
-) -> Call:
-    """For a stream handler, the values live until its iteration is over."""
-
-    async def fill(message: Any, kwargs: dict[str, Any]) -> Any:
-        if check is not None:
-            check(kwargs)
-        scope = _Scope(handler, providers, kwargs)
-        try:
-            values = {name: await scope.value(name, ()) for name in names if name not in kwargs}
-            items = await call(message, {**kwargs, **values} if values else kwargs)
-        except BaseException as error:
-            await scope.close(error)
-            raise
-        return _items_then_close(items, scope)
 
     return fill
 
