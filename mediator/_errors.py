@@ -655,6 +655,11 @@ class ProviderError(MediatorError, TypeError):
     def _explain(self) -> tuple[str, str]:
         name, factory = self.name, describe(self.factory)
         match self.problem:
+            case "name" if callable(name):
+                return f"provide() was given {describe(name)} where the name goes.", (
+                    "name the parameter it fills: `@bus.provide('session')` above the "
+                    "factory, or `bus.provide('session', factory)`"
+                )
             case "name":
                 return f"provide({name!r}, ...): the name is not a valid parameter name.", (
                     "give the name of the handler parameter to fill, e.g. provide('session', "

@@ -144,14 +144,16 @@ def check_acyclic(providers: Mapping[str, Provider], names: Collection[str]) -> 
 def needed(handler: Handler, providers: Mapping[str, Provider]) -> tuple[str, ...]:
     """The provided names a handler declares a parameter for, as the call would name them.
 
+    In the order of the handler's parameters, which is the order of their setup.
+
     A handler with ``**kwargs`` gets every keyword argument of the call, but
     declares none of them: it gets no provider.
     """
     if not providers or not handler.injectable:
         return ()
-    accepts = set(handler.injectable)
+    by_parameter = {handler.arg_map.get(name, name): name for name in providers}
     return tuple(
-        name for name in providers if handler.arg_map.get(name, name) in accepts
+        by_parameter[parameter] for parameter in handler.injectable if parameter in by_parameter
     )
 
 
@@ -251,22 +253,29 @@ def _one(call: Call, provider: Provider) -> Call:
 
     if provider.kind == "value":
 
-        def fill(message: Any, kwargs: dict[str, Any]) -> Any:
-            # Not async: the handler's own coroutine is returned, as without a provider.
+        async def fill(message: Any, kwargs: dict[str, Any]) -> Any:
             if name in kwargs:
-                return call(message, kwargs)
-            value = factory()
-            if type(value) is CoroutineType:  # a def returning a coroutine: awaited here
-                return _awaited(call, message, kwargs, name, value)
-            return call(message, {**kwargs, name: value} if kwargs else {name: value})
+                return await call(message, kwargs)
+            try:
+                value = factory()
+                if type(value) is CoroutineType:  # a def returning a coroutine
+                    value = await value
+            except Exception as error:
+                _blame(provider, error)
+                raise
+            return await call(message, {**kwargs, name: value} if kwargs else {name: value})
 
         return fill
 
     async def fill_from_generator(message: Any, kwargs: dict[str, Any]) -> Any:
         if name in kwargs:
             return await call(message, kwargs)
-        steps: Generator[Any, Any, Any] = factory()
-        value = _first(provider, steps)
+        try:
+            steps: Generator[Any, Any, Any] = factory()
+            value = _first(provider, steps)
+        except Exception as error:
+            _blame(provider, error)
+            raise
         try:
             result = await call(message, {**kwargs, name: value})
         except BaseException as error:
@@ -276,10 +285,6 @@ def _one(call: Call, provider: Provider) -> Call:
         return result
 
     return fill_from_generator
-
-
-async def _awaited(call: Call, message: Any, kwargs: dict[str, Any], name: str, value: Any) -> Any:
-    return await call(message, {**kwargs, name: await value})
 
 
 def _general(
@@ -352,7 +357,11 @@ class _Scope:
                 raise MissingArgumentError(
                     self._handler, parameters=[parameter], given=tuple(self._kwargs), chain=chain
                 )
-        value = await self._make(provider, arguments)
+        try:
+            value = await self._make(provider, arguments)
+        except Exception as error:
+            _blame(provider, error)
+            raise
         self._values[name] = value
         return value
 
@@ -458,8 +467,20 @@ async def _athrow(provider: Provider, steps: Any, error: BaseException) -> None:
     _hidden(provider, error, ProviderError(provider.name, provider.factory, "yielded-twice"))
 
 
+def _blame(provider: Provider, error: Exception) -> None:
+    """Name the provider on an error its factory raised while making the value."""
+    if not isinstance(error, ProviderError):
+        add_note(error, f"raised by the provider {provider.name!r} ({provider.described})")
+
+
 def _hidden(provider: Provider, error: BaseException, teardown: BaseException) -> None:
-    """A teardown failed while the handler's ``error`` was on its way: keep both, raise that."""
+    """A teardown failed while the handler's ``error`` was on its way: keep both, raise that.
+
+    A teardown cancelled in turn (the call was cancelled, or timed out, and the
+    teardown awaited) is not a failure of its own: the cancellation goes on.
+    """
+    if not isinstance(teardown, Exception):
+        return
     add_note(
         error,
         f"then the teardown of the provider {provider.name!r} ({provider.described}) raised "

@@ -51,7 +51,7 @@ _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 10.0
 
 #: Mistakes in the call itself, which running it again cannot fix.
-_NEVER_RETRIED = (_errors.HandlerArgumentError, _errors.ModifierError)
+_NEVER_RETRIED = (_errors.HandlerArgumentError, _errors.ModifierError, _errors.ProviderError)
 
 
 def _labelled(middleware: typing.Any, label: str) -> _chain.Middleware:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from mediator import (
@@ -931,3 +932,151 @@ def test_registries_of_events_take_providers_too() -> None:
     bus = LocalEventBus()
     bus.include(registry)
     assert set(bus._providers) == {"session"}
+
+
+# -- found in review ---------------------------------------------------------------------
+
+
+async def test_a_factory_error_names_the_provider() -> None:
+    bus = LocalRequestBus()
+
+    def broken() -> str:
+        raise LookupError("no such tenant")
+
+    bus.provide("tenant", broken)
+    bus.provide("session", lambda tenant: f"session of {tenant}")
+
+    @bus.register
+    async def get(query: Get, tenant: str) -> str:
+        return tenant
+
+    @bus.register
+    async def count(query: Count, session: str) -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(LookupError) as caught:
+        await bus.execute(Get())
+    (note,) = caught.value.__notes__
+    assert re.fullmatch(
+        r"raised by the provider 'tenant' \(test_providers\..*broken "
+        r"\(tests/test_providers\.py:\d+\)\)",
+        note,
+    )
+    with pytest.raises(LookupError) as caught:
+        async for _ in bus.stream(Count()):
+            pass
+    assert caught.value.__notes__[0].startswith("raised by the provider 'tenant' (")
+
+
+async def test_a_plain_factory_runs_when_the_call_is_awaited() -> None:
+    made: list[int] = []
+    bus = LocalRequestBus()
+    bus.provide("clock", lambda: made.append(1) or 42)
+
+    @bus.register
+    async def get(query: Get, clock: int) -> str:
+        return str(clock)
+
+    call = bus.execute(Get())
+    assert made == []
+    call.close()  # never awaited: nothing was made
+    assert made == []
+    assert await bus.execute(Get()) == "42" and made == [1]
+
+
+async def test_values_are_set_up_in_the_order_of_the_handlers_parameters() -> None:
+    log: list[str] = []
+    bus = LocalRequestBus()
+
+    def opened(name: str) -> Any:
+        def factory() -> Iterator[str]:
+            log.append(f"open {name}")
+            yield name
+            log.append(f"close {name}")
+
+        return factory
+
+    bus.provide("a", opened("a"))
+    bus.provide("c", opened("c"))
+
+    @bus.register
+    async def get(query: Get, c: str, a: str) -> str:
+        return c + a
+
+    assert await bus.execute(Get()) == "ca"
+    assert log == ["open c", "open a", "close a", "close c"]
+
+
+async def test_a_cancelled_teardown_is_not_reported_as_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from mediator.errors import HandlerTimeoutError
+    from mediator.modifiers import timeout
+
+    log: list[str] = []
+    bus = LocalRequestBus(modifiers=[timeout(0.01)])
+
+    async def session() -> AsyncIterator[str]:
+        try:
+            yield "session"
+        except BaseException:
+            log.append("rollback starts")
+            await anyio.lowlevel.checkpoint()  # cancelled in turn: the call is cancelled
+            log.append("rollback done")
+            raise
+
+    bus.provide("session", session)
+
+    @bus.register
+    async def get(query: Get, session: str) -> str:
+        await anyio.sleep_forever()
+        raise AssertionError("not reached")
+
+    with (
+        caplog.at_level(logging.ERROR, logger="mediator"),
+        pytest.raises(HandlerTimeoutError) as caught,
+    ):
+        await bus.execute(Get())
+    assert log == ["rollback starts"]
+    assert caplog.records == []
+    assert not getattr(caught.value, "__notes__", None)
+
+
+async def test_retry_does_not_retry_a_provider_mistake() -> None:
+    from mediator.modifiers import retry
+
+    runs: list[int] = []
+    bus = LocalRequestBus(modifiers=[retry(attempts=4, backoff=lambda attempt: 0)])
+
+    def never() -> Iterator[str]:
+        runs.append(1)
+        return
+        yield
+
+    bus.provide("session", never)
+
+    @bus.register
+    async def get(query: Get, session: str) -> str:
+        return session
+
+    with pytest.raises(ProviderError):
+        await bus.execute(Get())
+    assert runs == [1]
+
+
+def test_provide_used_as_a_bare_decorator_says_to_name_the_parameter() -> None:
+    bus = LocalRequestBus()
+    with pytest.raises(ProviderError) as caught:
+
+        @bus.provide  # type: ignore[call-overload]
+        def session() -> str:
+            return "session"
+
+    assert caught.value.problem == "name"
+    assert re.fullmatch(
+        r"provide\(\) was given test_providers\..*session \(tests/test_providers\.py:\d+\) "
+        r"where the name goes\.\n"
+        r"Tip: Name the parameter it fills: `@bus\.provide\('session'\)` above the factory, "
+        r"or `bus\.provide\('session', factory\)`\.",
+        str(caught.value),
+    )
