@@ -190,6 +190,8 @@ def _import(name: str) -> ModuleType:
         return importlib.import_module(name)
     except Exception as error:
         raise TargetError(f"cannot import {name!r}: {_explain(error)}") from None
+    except SystemExit as error:  # a script's `sys.exit()` at import time
+        raise TargetError(f"cannot import {name!r}: {_exited(error)}") from None
 
 
 def _import_file(where: str) -> ModuleType:
@@ -216,7 +218,17 @@ def _import_file(where: str) -> ModuleType:
     except Exception as error:
         del sys.modules[name]
         raise TargetError(f"cannot import {where!r}: {_explain(error)}") from None
+    except SystemExit as error:
+        del sys.modules[name]
+        raise TargetError(f"cannot import {where!r}: {_exited(error)}") from None
     return module
+
+
+def _exited(error: SystemExit) -> str:
+    return (
+        f"it called sys.exit({error.code!r}) while being imported: put the code that runs "
+        f"the program under `if __name__ == \"__main__\":`"
+    )
 
 
 def _explain(error: Exception) -> str:
@@ -285,7 +297,9 @@ def _registries(spec: str, found: object) -> list[tuple[str, HandlerRegistry]]:
 def _a(value: object) -> str:
     if isinstance(value, tuple | list) and not value:
         return f"an empty {type(value).__name__}"
-    return f"a {type_name(type(value))} ({_short(value)})"
+    name = type_name(type(value))
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    return f"{article} {name} ({_short(value)})"
 
 
 def _short(value: object) -> str:

@@ -638,7 +638,7 @@ def test_a_file_target_named_like_an_imported_module_does_not_replace_it(app: Pa
         (
             "bus = 42\n",
             "mod:bus",
-            "mod:bus is a int (42), not a bus, a registry, or a function "
+            "mod:bus is an int (42), not a bus, a registry, or a function "
             "without arguments returning them",
         ),
         (
@@ -693,6 +693,12 @@ def test_a_file_target_named_like_an_imported_module_does_not_replace_it(app: Pa
             "expected MODULE:ATTRIBUTE or PATH.py:ATTRIBUTE (such as app.buses:bus), got 'mod'",
         ),
         ("", "missing/file.py:bus", "cannot import 'missing/file.py': no such file"),
+        (
+            "import sys\nsys.exit(3)\n",
+            "mod:bus",
+            "cannot import 'mod': it called sys.exit(3) while being imported: put the code that "
+            'runs the program under `if __name__ == "__main__":`',
+        ),
     ],
 )
 def test_a_target_that_cannot_be_loaded_is_one_error_line(
