@@ -47,6 +47,8 @@ logger = logging.getLogger("mediator")
 
 ProviderKind = Literal["value", "async", "generator", "async-generator"]
 
+_DONE: Any = object()  # what next(generator, _DONE) gives once the generator is over
+
 
 @dataclass(frozen=True, slots=True)
 class Provider:
@@ -272,16 +274,20 @@ def _one(call: Call, provider: Provider) -> Call:
             return await call(message, kwargs)
         try:
             steps: Generator[Any, Any, Any] = factory()
-            value = _first(provider, steps)
+            value = next(steps, _DONE)
         except Exception as error:
             _blame(provider, error)
             raise
+        if value is _DONE:
+            raise ProviderError(name, factory, "no-yield")
         try:
-            result = await call(message, {**kwargs, name: value})
+            result = await call(message, {**kwargs, name: value} if kwargs else {name: value})
         except BaseException as error:
             _throw(provider, steps, error)
             raise
-        _last(provider, steps)
+        if next(steps, _DONE) is not _DONE:
+            steps.close()
+            raise ProviderError(name, factory, "yielded-twice")
         return result
 
     return fill_from_generator
