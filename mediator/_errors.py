@@ -920,7 +920,7 @@ def _middleware_fix(modifier: object, shape: str) -> str:
     return shape
 
 
-BusStateProblem = Literal["frozen", "not-entered", "entered", "exit-without-enter"]
+BusStateProblem = Literal["frozen", "overridden", "not-entered", "entered", "exit-without-enter"]
 
 
 class HandlerTimeoutError(MediatorError, TimeoutError):
@@ -943,7 +943,9 @@ class HandlerTimeoutError(MediatorError, TimeoutError):
 class BusStateError(MediatorError, RuntimeError):
     """The bus is not in a state that allows this call.
 
-    ``problem``: ``"frozen"`` (registering after ``freeze()``), ``"not-entered"``
+    ``problem``: ``"frozen"`` (registering after ``freeze()``), ``"overridden"``
+    (a provider, or a handler whose annotation is resolved later, added while a
+    ``mediator.testing.override()`` is in effect), ``"not-entered"``
     (a background publish outside ``async with bus:``), ``"entered"`` (entering
     it twice) or ``"exit-without-enter"``.  ``owner`` names the bus class.
     """
@@ -957,6 +959,14 @@ class BusStateError(MediatorError, RuntimeError):
                 self._say(
                     f"{owner} is frozen: freeze() was called, so no handler can be added.",
                     "register every handler before calling freeze()",
+                )
+            case "overridden":
+                self._say(
+                    f"{owner} cannot take this while a mediator.testing.override() is in "
+                    f"effect on it: a provider would not reach the override, and a handler "
+                    f"whose annotation is routed later would undo it.",
+                    "add providers, and handlers annotated with classes defined later, before "
+                    "entering override(), or after its block",
                 )
             case "not-entered":
                 self._say(

@@ -86,6 +86,7 @@ class HandlerRegistry:
         # The keyword arguments calls pass, once declared (None: not declared, not checked).
         self._expected: frozenset[str] | None = None
         self._frozen = False
+        self._overrides = 0  # mediator.testing.override() blocks in effect
         # Registration may come from any thread; dispatch never takes this lock.
         self._lock = threading.RLock()
 
@@ -168,6 +169,8 @@ class HandlerRegistry:
             self._admit(batch)
             return
         with self._lock:
+            if entries._providers:
+                self._check_not_overridden()
             before = self._providers
             self._use_providers(merge(before, entries._providers.values()))
             try:
@@ -205,6 +208,7 @@ class HandlerRegistry:
             provider = inspect_factory(name, factory)
             with self._lock:
                 self._check_open()
+                self._check_not_overridden()
                 self._use_providers(merge(self._providers, [provider]))
             return factory
 
@@ -349,10 +353,22 @@ class HandlerRegistry:
         if self._frozen:
             raise BusStateError("frozen", owner=type(self).__name__)
 
+    def _check_not_overridden(self) -> None:
+        """Refuse what an override in effect would hide, or be undone by.
+
+        A provider would not reach the override's handler (it is not
+        registered), and routing a late annotation rebuilds the tables from the
+        registered handlers.
+        """
+        if self._overrides:
+            raise BusStateError("overridden", owner=type(self).__name__)
+
     def _admit(self, entries: list[HandlerEntry]) -> None:
         with self._lock:
             self._check_open()
             ready = [entry for entry in entries if entry.handler.unresolved is None]
+            if len(ready) < len(entries):
+                self._check_not_overridden()
             self._check_new(ready)
             self._accept(ready)
             self._entries.extend(entries)

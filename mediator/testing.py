@@ -327,6 +327,7 @@ class _Override:
             self._saved = saved
             with _LOCK:
                 _ACTIVE.setdefault(bus, []).append(self)
+            bus._overrides += 1  # registering meanwhile is refused: see _check_open
             bus._routes_changed()
         return entry.handler
 
@@ -357,6 +358,7 @@ class _Override:
                     if hidden is not None and entry in hidden:
                         hiding[tp] = _splice(hidden, entry, previous) or None
                         break
+            bus._overrides -= 1
             bus._calls.pop(entry, None)
             openers = getattr(bus, "_openers", None)
             if openers is not None:

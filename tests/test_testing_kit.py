@@ -982,3 +982,47 @@ def test_an_override_needing_an_undeclared_argument_fails_as_freeze_would() -> N
 
     with override(bus, fine):
         pass
+
+
+async def test_what_an_override_would_hide_or_be_undone_by_is_refused_meanwhile() -> None:
+    from mediator import RequestHandlerRegistry
+    from mediator.errors import BusStateError
+
+    bus = LocalRequestBus()
+
+    @dataclass
+    class Ask(Request[str]):
+        pass
+
+    @bus.register
+    async def real(query: Ask, db: str = "none") -> str:
+        return "real " + db
+
+    async def fake(query: Ask, db: str = "none") -> str:
+        return "fake " + db
+
+    carrying = RequestHandlerRegistry()
+    carrying.provide("db", lambda: "provided")
+
+    async def later(query: DefinedLater) -> str:  # noqa: F821 - defined later, or never
+        return "later"
+
+    with override(bus, fake):
+        with pytest.raises(BusStateError) as caught:
+            bus.provide("db", lambda: "provided")
+        assert (caught.value.problem, caught.value.owner) == ("overridden", "LocalRequestBus")
+        assert str(caught.value) == (
+            "LocalRequestBus cannot take this while a mediator.testing.override() is in effect "
+            "on it: a provider would not reach the override, and a handler whose annotation is "
+            "routed later would undo it.\n"
+            "Tip: Add providers, and handlers annotated with classes defined later, before "
+            "entering override(), or after its block."
+        )
+        with pytest.raises(BusStateError):
+            bus.include(carrying)
+        with pytest.raises(BusStateError):
+            bus.register(later)
+        assert await bus.execute(Ask()) == "fake none"
+    assert [handler.fn for handler in bus.handlers] == [real]
+    bus.provide("db", lambda: "provided")  # after the block: fine
+    assert await bus.execute(Ask()) == "real provided"
