@@ -230,8 +230,9 @@ async def test_a_database_locked_for_good_fails_after_the_last_attempt(tmp_path:
     finally:
         other_process.close()
     assert str(caught.value) == "database is locked"
-    (note,) = caught.value.__notes__
-    assert "3 attempts at example.orders.handlers.place_order" in note
+    made, gave_up = caught.value.__notes__
+    assert made.startswith("raised by the provider 'db' (example.orders.database.")
+    assert "3 attempts at example.orders.handlers.place_order" in gave_up
     assert waits == [1, 2]
     assert query(service, "SELECT count(*) FROM orders") == [(0,)]
 
