@@ -85,8 +85,8 @@ class MemoryEngine:
     sleeping.  A crashed consumer is one that reads and never acks.
 
     All methods run on the caller's event loop (asyncio or trio) and are
-    atomic: each does its work between two checkpoints, so a cancelled call
-    has done nothing or everything.  Not thread-safe: use one event loop.
+    atomic: each checkpoints first, then does all its work without yielding,
+    so a cancelled call has done nothing.  Not thread-safe: use one event loop.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
