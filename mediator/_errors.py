@@ -714,6 +714,10 @@ ConfigurationProblem = Literal[
     "max-in-flight",
     "max-in-flight-strategy",
     "expect",
+    "worker-background",
+    "worker-streams",
+    "worker-count",
+    "worker-seconds",
     "on-error",
     "on-error-strategy",
 ]
@@ -788,6 +792,22 @@ class ConfigurationError(MediatorError, TypeError, ValueError):
                     "use strategy='background', or max_concurrency= to limit the handlers of "
                     "one 'concurrent' publish"
                 )
+            case "worker-background":
+                return (
+                    "has the 'background' strategy, whose publish() returns before its "
+                    "handlers finish"
+                ), (
+                    "a worker acks an entry once every handler is done: give it a bus with "
+                    "strategy='sequential' or 'concurrent'"
+                )
+            case "worker-streams":
+                return "is not a stream name or a non-empty list of them", (
+                    "pass streams='orders' or streams=['orders', 'billing']"
+                )
+            case "worker-count":
+                return "is not a positive int", "pass a number such as 10"
+            case "worker-seconds":
+                return "is not a number of seconds (0 or more)", "pass seconds such as 1.0"
             case "expect":
                 return "is not a valid parameter name", (
                     "pass the names of keyword arguments, e.g. expect('user', 'tenant')"

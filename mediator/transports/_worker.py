@@ -1,0 +1,342 @@
+"""`Worker`: a consumer group's entries turned back into ``bus.publish`` calls.
+
+The worker owns the reading order and the ack decision; the engine only
+offers the primitives (`mediator.transports.Engine`).  Per loop:
+
+1. once, at start: this consumer's own pending entries (a restarted replica
+   with the same name resumes its work at once);
+2. entries pending longer than ``claim_after`` with any consumer (the work of
+   a dead replica);
+3. new entries, waiting at most ``block`` seconds, so that stopping is prompt.
+
+An entry is acked only after every handler of its event finished; a failure
+leaves it pending, to come back after ``claim_after``, until its attempts
+reach ``max_deliveries`` and it goes to the dead-letter stream.  An entry
+that cannot be decoded goes there at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+
+from .._errors import ConfigurationError, PublishError
+from ._engine import Engine, Inbound
+
+if TYPE_CHECKING:
+    from .._event_bus import LocalEventBus
+    from ._codec_protocol import Codec
+
+__all__ = ["Delivery", "Worker", "WorkerStats"]
+
+logger = logging.getLogger("mediator.transports")
+
+#: Reading again after an engine error: the first wait, doubled each time, up to the cap.
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a handler that declares ``delivery: Delivery`` learns about the entry it runs for."""
+
+    #: The envelope's id: the same on every delivery of the event, the inbox's key.
+    event_id: str
+    #: The engine's id of the entry.
+    entry_id: str
+    #: 1 on the first delivery to this group, then 2, ...
+    attempt: int
+    stream: str
+    group: str
+    consumer: str
+    type: str
+    version: int
+    occurred_at: datetime
+    headers: Mapping[str, str]
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """Counters since the worker started (``worker.stats()`` returns a copy)."""
+
+    delivered: int = 0
+    acked: int = 0
+    failed: int = 0
+    claimed: int = 0
+    dead_lettered: int = 0
+    in_flight: int = 0
+
+
+class Worker:
+    """Reads ``streams`` as ``consumer`` of ``group`` and publishes each event to ``bus``.
+
+    Args:
+        engine: where the entries are (`MemoryEngine`, the Redis engine, ...).
+        codec: decodes the payloads back into events.
+        bus: the application's `LocalEventBus`; its strategy must wait for its
+            handlers (``"sequential"`` or ``"concurrent"``), since the entry is
+            acked once they are done.
+        streams: one stream name or several.
+        group: the consumer group: one per subscribing service.
+        consumer: this replica's stable name (default: host and process id);
+            a replica restarted with the same name resumes its pending entries.
+        batch: entries fetched per read.
+        block: seconds a read waits for new entries: how prompt stopping is.
+        claim_after: seconds after which another consumer's pending entry is
+            taken over (the redelivery delay of a failed entry, too).
+        max_deliveries: attempts before an entry goes to ``<stream>:dead``.
+        max_in_flight: events handled at once.
+        grace: seconds in-flight handlers get to finish when the worker stops.
+        kwargs: keyword arguments passed to every ``bus.publish`` (a session
+            factory, settings); handlers also get ``delivery`` if they declare it.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        codec: Codec,
+        bus: LocalEventBus,
+        *,
+        streams: str | Sequence[str],
+        group: str,
+        consumer: str | None = None,
+        batch: int = 100,
+        block: float = 1.0,
+        claim_after: float = 30.0,
+        max_deliveries: int = 5,
+        max_in_flight: int = 16,
+        grace: float = 10.0,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        where = "Worker()"
+        if bus.strategy == "background":
+            raise ConfigurationError(where, "worker-background", option="bus", value=bus)
+        names: tuple[object, ...] = (streams,) if isinstance(streams, str) else tuple(streams)
+        if not names or not all(isinstance(name, str) and name for name in names):
+            raise ConfigurationError(where, "worker-streams", option="streams", value=streams)
+        counts: dict[str, object] = {
+            "batch": batch,
+            "max_deliveries": max_deliveries,
+            "max_in_flight": max_in_flight,
+        }
+        for option, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(where, "worker-count", option=option, value=value)
+        seconds: dict[str, object] = {"block": block, "claim_after": claim_after, "grace": grace}
+        for option, value in seconds.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ConfigurationError(where, "worker-seconds", option=option, value=value)
+        self.engine = engine
+        self.codec = codec
+        self.bus = bus
+        self.streams: tuple[str, ...] = names  # type: ignore[assignment] # checked above
+        self.group = group
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self._batch = batch
+        self._block = block
+        self._claim_after = claim_after
+        self._max_deliveries = max_deliveries
+        self._max_in_flight = max_in_flight
+        self._grace = grace
+        self._kwargs = dict(kwargs or {})
+        self._stats = WorkerStats()
+        self._scopes: set[anyio.CancelScope] = set()
+        #: (stream, entry id) of the entries being handled: a claim that returns one is ignored.
+        self._handling: set[tuple[str, str]] = set()
+        self._idle: anyio.Event | None = None
+
+    def stats(self) -> WorkerStats:
+        """The counters so far (a copy)."""
+        s = self._stats
+        return WorkerStats(s.delivered, s.acked, s.failed, s.claimed, s.dead_lettered, s.in_flight)
+
+    def __repr__(self) -> str:
+        return (
+            f"Worker(streams={list(self.streams)}, group={self.group!r}, "
+            f"consumer={self.consumer!r})"
+        )
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until cancelled; then let in-flight events finish within ``grace``.
+
+        Those that finish are acked; the others stay pending, for this consumer
+        after a restart or for another one after ``claim_after``.
+        """
+        for stream in self.streams:
+            await self.engine.ensure_group(stream, self.group)
+        slots = anyio.Semaphore(self._max_in_flight)
+        async with anyio.create_task_group() as handlers:
+            try:
+                for stream in self.streams:  # 1. this consumer's own pending entries
+                    while entries := await self.engine.read_pending(
+                        stream, self.group, self.consumer, count=self._batch
+                    ):
+                        await self._start(handlers, slots, entries)
+                        if len(entries) < self._batch:
+                            break
+                failures = 0
+                while True:
+                    try:
+                        await self._fetch(handlers, slots)
+                    except Exception as error:  # the engine is down: wait, then read again
+                        failures += 1
+                        delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (failures - 1))
+                        logger.warning(
+                            "Worker %s could not read %s (%s: %s); retrying in %.1f s",
+                            self.consumer,
+                            ", ".join(self.streams),
+                            type(error).__name__,
+                            error,
+                            delay,
+                        )
+                        await anyio.sleep(delay)
+                    else:
+                        failures = 0
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._drain()
+
+    async def _fetch(self, handlers: anyio.abc.TaskGroup, slots: anyio.Semaphore) -> None:
+        """One round: the entries of consumers gone quiet, then new ones."""
+        for stream in self.streams:
+            claimed = await self.engine.claim(
+                stream, self.group, self.consumer, idle=self._claim_after, count=self._batch
+            )
+            claimed = [e for e in claimed if (e.stream, e.entry_id) not in self._handling]
+            self._stats.claimed += len(claimed)
+            for inbound in claimed:
+                logger.info(
+                    "Claimed event %s (%s) of %s after %s deliveries",
+                    inbound.envelope.id,
+                    inbound.envelope.type,
+                    inbound.stream,
+                    inbound.attempt - 1,
+                )
+            await self._start(handlers, slots, claimed)
+        entries = await self.engine.read_new(
+            self.streams, self.group, self.consumer, count=self._batch, block=self._block
+        )
+        await self._start(handlers, slots, entries)
+
+    async def _start(
+        self,
+        handlers: anyio.abc.TaskGroup,
+        slots: anyio.Semaphore,
+        entries: Sequence[Inbound],
+    ) -> None:
+        for inbound in entries:
+            key = (inbound.stream, inbound.entry_id)
+            if key in self._handling:  # claimed back while still being handled here
+                continue
+            await slots.acquire()  # at most max_in_flight at once: backpressure on reading
+            self._stats.in_flight += 1
+            self._handling.add(key)
+            handlers.start_soon(self._handle, inbound, slots)
+
+    async def _drain(self) -> None:
+        """Wait up to ``grace`` for the in-flight events, then stop the rest (left pending)."""
+        if self._stats.in_flight:
+            self._idle = anyio.Event()
+            with anyio.move_on_after(self._grace):
+                await self._idle.wait()
+        for scope in list(self._scopes):
+            scope.cancel()
+
+    async def _handle(self, inbound: Inbound, slots: anyio.Semaphore) -> None:
+        # Shielded: stopping the worker does not cut a handler short; _drain does, after grace.
+        with anyio.CancelScope(shield=True) as scope:
+            self._scopes.add(scope)
+            try:
+                await self._process(inbound)
+            finally:
+                self._scopes.discard(scope)
+                self._handling.discard((inbound.stream, inbound.entry_id))
+                self._stats.in_flight -= 1
+                slots.release()
+                if self._idle is not None and not self._stats.in_flight:
+                    self._idle.set()
+
+    async def _process(self, inbound: Inbound) -> None:
+        envelope = inbound.envelope
+        self._stats.delivered += 1
+        if inbound.attempt > self._max_deliveries:
+            await self._dead_letter(
+                inbound, f"delivered {inbound.attempt - 1} times without being acked"
+            )
+            return
+        try:
+            event = self.codec.decode(envelope.type, envelope.version, envelope.payload)
+        except Exception as error:
+            await self._dead_letter(inbound, f"cannot be decoded: {_why(error)}")
+            return
+        delivery = Delivery(
+            event_id=envelope.id,
+            entry_id=inbound.entry_id,
+            attempt=inbound.attempt,
+            stream=inbound.stream,
+            group=self.group,
+            consumer=self.consumer,
+            type=envelope.type,
+            version=envelope.version,
+            occurred_at=envelope.occurred_at,
+            headers=envelope.headers,
+        )
+        try:
+            await self.bus.publish(event, **self._kwargs, delivery=delivery)
+        except Exception as error:
+            self._stats.failed += 1
+            if inbound.attempt >= self._max_deliveries:
+                await self._dead_letter(inbound, f"failed {inbound.attempt} times: {_why(error)}")
+                return
+            logger.warning(
+                "Event %s (%s) of %s failed on attempt %s of %s; it stays pending and comes "
+                "back after %s s",
+                envelope.id,
+                envelope.type,
+                inbound.stream,
+                inbound.attempt,
+                self._max_deliveries,
+                self._claim_after,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            return
+        await self.engine.ack(inbound.stream, self.group, [inbound.entry_id])
+        self._stats.acked += 1
+
+    async def _dead_letter(self, inbound: Inbound, reason: str) -> None:
+        await self.engine.dead_letter(inbound, self.group, reason)
+        self._stats.dead_lettered += 1
+        logger.error(
+            "Event %s (%s) of %s moved to %s:dead after %s deliveries: %s",
+            inbound.envelope.id,
+            inbound.envelope.type,
+            inbound.stream,
+            inbound.stream,
+            inbound.attempt,
+            reason,
+        )
+
+
+def _why(error: Exception) -> str:
+    """One line: the handlers' own errors rather than the group around them."""
+    if isinstance(error, PublishError):
+        return "; ".join(
+            f"{failure.handler.name} raised {_why(failure.exception)}" for failure in error.failures
+        )
+    return f"{type(error).__name__}: {error}"
