@@ -960,6 +960,32 @@ class HandlerTimeoutError(MediatorError, TimeoutError):
         )
 
 
+# -- transports ------------------------------------------------------------------------
+
+
+class GroupNotFoundError(MediatorError, LookupError):
+    """A read, claim or count named a consumer group the stream does not have (Redis: NOGROUP).
+
+    Attributes:
+        stream: the stream named.
+        group: the group it does not have.
+        operation: the engine method called (``"read_new"``, ``"claim"``, ...).
+        groups: the groups the stream has, if the engine knows them.
+    """
+
+    def __init__(self, stream: str, group: str, operation: str, groups: Sequence[str] = ()) -> None:
+        self.stream = stream
+        self.group = group
+        self.operation = operation
+        self.groups = tuple(groups)
+        shown = ", ".join(map(repr, self.groups)) or "none yet"
+        self._say(
+            f"{operation}: stream {stream!r} has no consumer group {group!r} (it has: {shown}).",
+            f"create it first with `await engine.ensure_group({stream!r}, {group!r})` "
+            "(the worker does so when it starts)",
+        )
+
+
 class BusStateError(MediatorError, RuntimeError):
     """The bus is not in a state that allows this call.
 

@@ -16,6 +16,7 @@ from ._errors import ConfigurationProblem as ConfigurationProblem
 from ._errors import DuplicateHandlerError as DuplicateHandlerError
 from ._errors import EventAggregateError as EventAggregateError
 from ._errors import Failure as Failure
+from ._errors import GroupNotFoundError as GroupNotFoundError
 from ._errors import HandlerArgumentError as HandlerArgumentError
 from ._errors import HandlerNotFoundError as HandlerNotFoundError
 from ._errors import HandlerTimeoutError as HandlerTimeoutError
@@ -43,6 +44,7 @@ __all__ = (
     "DuplicateHandlerError",
     "EventAggregateError",
     "Failure",
+    "GroupNotFoundError",
     "HandlerArgumentError",
     "HandlerNotFoundError",
     "HandlerTimeoutError",

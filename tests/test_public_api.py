@@ -25,6 +25,7 @@ PUBLIC_MODULES = [
     "mediator.common.registry",
     "mediator.modifiers",
     "mediator.testing",
+    "mediator.transports",
 ]
 
 
@@ -81,7 +82,7 @@ def test_every_error_is_in_mediator_errors_and_derives_from_mediator_error() -> 
         for name, value in vars(mediator.errors).items()
         if name in mediator.errors.__all__ and isinstance(value, type)
     ]
-    assert len(errors) == 18
+    assert len(errors) == 19
     for error in errors:
         assert issubclass(error, mediator.errors.MediatorError) or error is mediator.errors.Failure
     for name in mediator.__all__:

@@ -9,7 +9,8 @@ import pytest
 from transport_contract import *  # noqa: F403  (the contract's tests run here)
 from transport_contract import envelope
 
-from mediator.transports._memory import GroupNotFoundError, MemoryEngine
+from mediator.errors import GroupNotFoundError
+from mediator.transports import MemoryEngine
 
 
 class FakeClock:

@@ -13,9 +13,7 @@ import pytest
 
 from mediator import LocalEventBus
 from mediator.errors import ConfigurationError
-from mediator.transports import Encoded, Envelope, new_id
-from mediator.transports._memory import MemoryEngine
-from mediator.transports._worker import Delivery, Worker
+from mediator.transports import Delivery, Encoded, Envelope, MemoryEngine, Worker, new_id
 
 
 @dataclass

@@ -21,8 +21,8 @@ import anyio
 import anyio.abc
 import pytest
 
+from mediator.errors import GroupNotFoundError
 from mediator.transports import DeadLetter, Engine, Envelope, Inbound, new_id
-from mediator.transports._memory import GroupNotFoundError
 
 Advance = Callable[[float], Awaitable[None]]
 

@@ -5,6 +5,7 @@ dependency beyond the core's; engines for real brokers live in their own
 modules behind extras (``mediator.transports.redis``).
 """
 
+from .._errors import GroupNotFoundError as GroupNotFoundError
 from ._codec_protocol import Codec as Codec
 from ._codec_protocol import Encoded as Encoded
 from ._engine import DeadLetter as DeadLetter
@@ -12,13 +13,22 @@ from ._engine import Engine as Engine
 from ._engine import Inbound as Inbound
 from ._envelope import Envelope as Envelope
 from ._envelope import new_id as new_id
+from ._memory import MemoryEngine as MemoryEngine
+from ._worker import Delivery as Delivery
+from ._worker import Worker as Worker
+from ._worker import WorkerStats as WorkerStats
 
 __all__ = (
     "Codec",
     "DeadLetter",
+    "Delivery",
     "Encoded",
     "Engine",
     "Envelope",
+    "GroupNotFoundError",
     "Inbound",
+    "MemoryEngine",
+    "Worker",
+    "WorkerStats",
     "new_id",
 )

@@ -15,34 +15,11 @@ from dataclasses import dataclass, field
 import anyio
 import anyio.lowlevel
 
-from .._errors import MediatorError
+from .._errors import GroupNotFoundError
 from ._engine import DeadLetter, Inbound
 from ._envelope import Envelope
 
-__all__ = ["GroupNotFoundError", "MemoryEngine"]
-
-
-class GroupNotFoundError(MediatorError, LookupError):
-    """A read, claim or count named a consumer group the stream does not have (Redis: NOGROUP).
-
-    Attributes:
-        stream: the stream named.
-        group: the group it does not have.
-        operation: the engine method called (``"read_new"``, ``"claim"``, ...).
-        groups: the groups the stream has, if the engine knows them.
-    """
-
-    def __init__(self, stream: str, group: str, operation: str, groups: Sequence[str] = ()) -> None:
-        self.stream = stream
-        self.group = group
-        self.operation = operation
-        self.groups = tuple(groups)
-        shown = ", ".join(map(repr, self.groups)) or "none yet"
-        self._say(
-            f"{operation}: stream {stream!r} has no consumer group {group!r} (it has: {shown}).",
-            f"create it first with `await engine.ensure_group({stream!r}, {group!r})` "
-            "(the worker does so when it starts)",
-        )
+__all__ = ["MemoryEngine"]
 
 
 @dataclass(slots=True)
