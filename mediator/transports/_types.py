@@ -8,6 +8,7 @@ an outbox or worker refuse to start with a class nobody registered.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -34,8 +35,19 @@ EventTypeProblem = Literal[
 
 def describe_class(cls: object) -> str:
     """``module.QualName (path:line)`` for a class: `describe` plus where the class is defined."""
+    if not isinstance(cls, type):
+        return describe(cls)
+    try:
+        return _describe_type(cls)
+    except TypeError:  # a metaclass that makes its classes unhashable
+        return describe(cls)
+
+
+@functools.lru_cache(maxsize=256)
+def _describe_type(cls: type) -> str:
+    # Finding a class's line parses its module: once per class, not once per error.
     where = describe(cls)
-    if not isinstance(cls, type) or "(" in where:
+    if "(" in where:
         return where
     try:
         path = inspect.getsourcefile(cls)
