@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum, IntEnum
-from typing import Annotated, Literal, NamedTuple, NewType
+from typing import Annotated, Literal, NamedTuple, NewType, Optional
 from uuid import UUID
 
 import pytest
@@ -718,3 +718,45 @@ def test_check_compiles_every_registered_class() -> None:
     codec.check()
     codec.check([OrderPlaced])
     assert repr(codec).startswith("JsonCodec(EventTypes({'orders.placed': v2, ")
+
+
+class Moved(NamedTuple):
+    """A NamedTuple as the event itself."""
+
+    x: int
+    label: Optional[str] = None  # noqa: UP045 - the typing spelling works too
+
+
+class Flexible:
+    """Takes its fields through **kwargs."""
+
+    amount: int
+    currency: str
+
+    def __init__(self, **values: object) -> None:
+        self.amount = values["amount"]  # type: ignore[assignment]
+        self.currency = values.get("currency", "EUR")  # type: ignore[assignment]
+
+
+def test_named_tuples_and_classes_taking_kwargs_round_trip() -> None:
+    types = EventTypes()
+    types.register(Moved, name="moved")
+    types.register(Flexible, name="flexible")
+    codec = JsonCodec(types)
+    encoded = codec.encode(Moved(3))
+    assert encoded.payload == b'{"x":3,"label":null}'
+    assert codec.decode("moved", 1, b'{"x":3}') == Moved(3)
+    assert codec.decode("moved", 1, encoded.payload) == Moved(3)
+    decoded = codec.decode("flexible", 1, b'{"amount":5}')
+    assert isinstance(decoded, Flexible) and vars(decoded) == {"amount": 5, "currency": "EUR"}
+    assert codec.encode(decoded).payload == b'{"amount":5,"currency":"EUR"}'
+
+
+def test_an_integer_too_large_for_a_float_field() -> None:
+    order = OrderPlaced(**{**vars(sample()), "weight": 10**400})
+    with pytest.raises(EncodeError) as caught:
+        JsonCodec(make_types()).encode(order)
+    assert caught.value.path == "weight"
+    assert caught.value.reason.endswith(" (int) is too large for a float")
+    error = decode_error({**good(), "weight": 10**400})
+    assert (error.path, error.reason[:26]) == ("weight", "expected a number, got 100")

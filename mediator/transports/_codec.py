@@ -260,10 +260,13 @@ def _dec_int(v: Any) -> Any:
 
 def _enc_float(v: Any) -> Any:
     if type(v) is float or (isinstance(v, int | float) and not isinstance(v, bool)):
-        v = float(v)
-        if math.isfinite(v):
-            return v
-        raise _Fail(f"JSON has no {v}: only finite floats can be encoded")
+        try:
+            number = float(v)
+        except OverflowError:
+            raise _Fail(f"{_got(v)} is too large for a float") from None
+        if math.isfinite(number):
+            return number
+        raise _Fail(f"JSON has no {number}: only finite floats can be encoded")
     raise _Fail(f"expected a float, got {_got(v)}")
 
 
