@@ -6,6 +6,10 @@ modules behind extras (``mediator.transports.redis``).
 """
 
 from .._errors import GroupNotFoundError as GroupNotFoundError
+from ._codec import DecodeError as DecodeError
+from ._codec import EncodeError as EncodeError
+from ._codec import FieldTypeError as FieldTypeError
+from ._codec import JsonCodec as JsonCodec
 from ._codec_protocol import Codec as Codec
 from ._codec_protocol import Encoded as Encoded
 from ._engine import DeadLetter as DeadLetter
@@ -14,6 +18,8 @@ from ._engine import Inbound as Inbound
 from ._envelope import Envelope as Envelope
 from ._envelope import new_id as new_id
 from ._memory import MemoryEngine as MemoryEngine
+from ._types import EventTypeError as EventTypeError
+from ._types import EventTypes as EventTypes
 from ._worker import Delivery as Delivery
 from ._worker import Worker as Worker
 from ._worker import WorkerStats as WorkerStats
@@ -21,12 +27,18 @@ from ._worker import WorkerStats as WorkerStats
 __all__ = (
     "Codec",
     "DeadLetter",
+    "DecodeError",
     "Delivery",
+    "EncodeError",
     "Encoded",
     "Engine",
     "Envelope",
+    "EventTypeError",
+    "EventTypes",
+    "FieldTypeError",
     "GroupNotFoundError",
     "Inbound",
+    "JsonCodec",
     "MemoryEngine",
     "Worker",
     "WorkerStats",
