@@ -660,7 +660,7 @@ class Outer:
         (WithBytes, "unsupported", WithBytes, "data", bytes, ""),
         (WithBareList, "bare", WithBareList, "items", list, ""),
         (WithIntKeys, "dict-key", WithIntKeys, "counts", dict[int, int], ""),
-        (WithPayment, "ambiguous-union", WithPayment, "payment", Card | Transfer, f"{M}.Card and {M}.Transfer are both decoded from a JSON object"),
+        (WithPayment, "ambiguous-union", WithPayment, "payment", Card | Transfer, f"{M}.Card and {M}.Transfer are all decoded from a JSON object, and no Literal field they share tells them apart"),
         (WithStrOrUuid, "ambiguous-union", WithStrOrUuid, "ref", str | UUID, "str and uuid.UUID are both decoded from a JSON string"),
         (WithMixed, "enum-values", WithMixed, "mixed", Mixed, "1 (int), 'b' (str)"),
         (Unresolved, "unresolved", Unresolved, None, Unresolved, "NameError: name 'Money' is not defined"),
@@ -711,6 +711,7 @@ def test_field_type_errors_read_well() -> None:
     assert "WithPayment.payment (tests/test_transport_codec.py:" in text
     assert f"the members of {M}.Card | {M}.Transfer could not be told apart" in text
     assert "Tip: Keep at most one member per JSON kind" in text
+    assert "kind: Literal['card'] = 'card'" in text
 
 
 def test_check_compiles_every_registered_class() -> None:
@@ -760,3 +761,99 @@ def test_an_integer_too_large_for_a_float_field() -> None:
     assert caught.value.reason.endswith(" (int) is too large for a float")
     error = decode_error({**good(), "weight": 10**400})
     assert (error.path, error.reason[:26]) == ("weight", "expected a number, got 100")
+
+
+# -- classes in one union, told apart by a Literal field --------------------------------------
+
+
+@dataclass
+class CardPaid:
+    number: str
+    kind: Literal["card"] = "card"
+
+
+@dataclass
+class TransferPaid:
+    iban: str
+    kind: Annotated[Literal["transfer", "sepa"], "tag"] = "transfer"
+
+
+@dataclass
+class Paid:
+    payments: list[CardPaid | TransferPaid | None]
+
+
+@dataclass
+class PaidOrMap:
+    payment: CardPaid | TransferPaid | dict[str, str]
+
+
+@dataclass
+class Untagged:
+    iban: str
+    kind: Literal["card"] = "card"
+
+
+@dataclass
+class PaidClash:
+    payment: CardPaid | Untagged
+
+
+def paid_codec() -> JsonCodec:
+    types = EventTypes()
+    types.register(Paid, name="paid")
+    return JsonCodec(types)
+
+
+def test_classes_in_a_union_are_told_apart_by_a_literal_field() -> None:
+    codec = paid_codec()
+    event = Paid([CardPaid("4242"), TransferPaid("DE00", "sepa"), None])
+    encoded = codec.encode(event)
+    assert encoded.payload == (
+        b'{"payments":[{"number":"4242","kind":"card"},{"iban":"DE00","kind":"sepa"},null]}'
+    )
+    assert codec.decode("paid", 1, encoded.payload) == event
+
+
+def test_a_tag_that_names_no_class() -> None:
+    codec = paid_codec()
+    with pytest.raises(DecodeError) as caught:
+        codec.decode("paid", 1, b'{"payments":[{"number":"1","kind":"cash"}]}')
+    error = caught.value
+    assert (error.problem, error.path) == ("value", "payments[0].kind")
+    assert error.reason == (
+        f"expected one of 'card', 'sepa', 'transfer' to tell {M}.CardPaid | {M}.TransferPaid "
+        "apart, got 'cash' (str)"
+    )
+    print(error)
+    with pytest.raises(DecodeError) as caught:
+        codec.decode("paid", 1, b'{"payments":[{"number":"1"}]}')
+    assert (caught.value.problem, caught.value.path) == ("missing", "payments[0].kind")
+    with pytest.raises(DecodeError) as caught:
+        codec.decode("paid", 1, b'{"payments":[{"number":"1","kind":[]}]}')
+    assert caught.value.reason.endswith("got [] (list)")
+    with pytest.raises(DecodeError) as caught:
+        codec.decode("paid", 1, b'{"payments":[{"iban":"1","kind":"card"}]}')
+    assert (caught.value.path, caught.value.reason) == (
+        "payments[0].number",
+        "the field is missing and has no default",
+    )
+
+
+@pytest.mark.parametrize(
+    ("cls", "detail"),
+    [
+        (PaidOrMap, f"{M}.CardPaid | {M}.TransferPaid and dict[str, str] are both decoded from a JSON object"),
+        (PaidClash, f"{M}.CardPaid and {M}.Untagged are all decoded from a JSON object, and no Literal field they share tells them apart"),
+    ],
+)
+def test_classes_a_literal_cannot_tell_apart(cls: type, detail: str) -> None:
+    types = EventTypes()
+    types.register(cls, name="x")
+    with pytest.raises(FieldTypeError) as caught:
+        JsonCodec(types).check()
+    assert (caught.value.problem, caught.value.field, caught.value.detail) == (
+        "ambiguous-union",
+        "payment",
+        detail,
+    )

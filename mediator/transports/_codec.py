@@ -188,8 +188,9 @@ class FieldTypeError(MediatorError, TypeError):
             ),
             "ambiguous-union": (
                 f"the members of {ann} could not be told apart when decoding ({detail})",
-                "keep at most one member per JSON kind (string, number, array, object), "
-                "e.g. split the field in two",
+                "keep at most one member per JSON kind (string, number, array, object); "
+                "classes in one union need a Literal field with a value of their own, e.g. "
+                "kind: Literal['card'] = 'card'",
             ),
             "enum-values": (
                 f"{ann} has values that are not all str or all int ({detail})",
@@ -538,6 +539,33 @@ def _union(members: list[tuple[_Fn, _Fn, _Fn]], by_kind: dict[type, _Fn], shown:
     return encode, decode, frozenset(by_kind), check
 
 
+def _tagged(tag: str, table: dict[tuple[type, object], _Fn], shown: str) -> _Fn:
+    """Decode an object with the class its ``tag`` field names."""
+    expected = ", ".join(sorted(repr(value) for _, value in table))
+
+    def decode(v: Any) -> Any:
+        if type(v) is not dict:
+            raise _Fail(f"expected {shown}, got {_got(v)}")
+        value = v.get(tag)
+        try:
+            dec = table.get((type(value), value))
+        except TypeError:  # an array or object: no tag
+            dec = None
+        if dec is None:
+            reason = f"expected one of {expected} to tell {shown} apart, got {_got(value)}"
+            failure = _Fail(reason, missing=tag not in v)
+            failure.path.append(tag)
+            raise failure
+        return dec(v)
+
+    return decode
+
+
+def _plan_of(leaf: _Leaf) -> _ClassPlan | None:
+    owner = getattr(leaf[3], "__self__", None)  # a class's check is its plan's bound method
+    return owner if isinstance(owner, _ClassPlan) else None
+
+
 # -- classes ----------------------------------------------------------------------------------
 
 
@@ -784,17 +812,39 @@ class _Compiler:
     def union(self, tp: object, args: tuple[Any, ...], owner: type, field: str | None) -> _Leaf:
         leaves = [(arg, self.compile(arg, owner, field)) for arg in args]
         by_kind: dict[type, _Fn] = {}
-        who: dict[type, object] = {}
-        for arg, (_, dec, kinds, _) in leaves:
+        who: dict[type, str] = {}  # which member took a JSON kind, as shown in errors
+        records = [(arg, leaf) for arg, leaf in leaves if _plan_of(leaf) is not None]
+        if len(records) > 1:  # JSON objects all: a Literal field must tell the classes apart
+            classes = [_plan_of(leaf).cls for _, leaf in records]  # type: ignore[union-attr]
+            found = self.discriminator(classes)
+            if found is None:
+                detail = (
+                    f"{' and '.join(_show_annotation(arg) for arg, _ in records)} are all "
+                    "decoded from a JSON object, and no Literal field they share tells them apart"
+                )
+                raise self.fail("ambiguous-union", owner, field, tp, detail)
+            tag, tag_values = found
+            table = {
+                value: leaf[1]
+                for (_, leaf), values in zip(records, tag_values, strict=True)
+                for value in values
+            }
+            shown = " | ".join(_show_annotation(arg) for arg, _ in records)
+            by_kind[dict] = _tagged(tag, table, shown)
+            who[dict] = shown
+            leaves_by_kind = [(arg, leaf) for arg, leaf in leaves if _plan_of(leaf) is None]
+        else:
+            leaves_by_kind = leaves
+        for arg, (_, dec, kinds, _) in leaves_by_kind:
             for kind in kinds:
                 if kind in by_kind:
                     detail = (
-                        f"{_show_annotation(who[kind])} and {_show_annotation(arg)} are both "
+                        f"{who[kind]} and {_show_annotation(arg)} are both "
                         f"decoded from a JSON {_KIND_NAMES[kind]}"
                     )
                     raise self.fail("ambiguous-union", owner, field, tp, detail)
                 by_kind[kind] = dec
-                who[kind] = arg
+                who[kind] = _show_annotation(arg)
         if float in by_kind and int not in by_kind:  # a float member takes JSON integers too
             by_kind[int] = by_kind[float]
         # Python checks overlap where JSON kinds do not (bool is an int, an int fits a float):
@@ -802,6 +852,26 @@ class _Compiler:
         order = sorted(leaves, key=lambda leaf: _CHECK_ORDER.get(leaf[0], 0))
         members = [(check, enc, dec) for _, (enc, dec, _, check) in order]
         return _union(members, by_kind, _show_annotation(tp))
+
+    def discriminator(
+        self, classes: list[type]
+    ) -> tuple[str, list[frozenset[tuple[type, object]]]] | None:
+        """The first Literal field of all ``classes`` whose values differ from class to class."""
+        tags: list[dict[str, frozenset[tuple[type, object]]]] = []
+        for cls in classes:
+            found = {}
+            for name, annotation, _ in self.fields(cls):
+                while typing.get_origin(annotation) is typing.Annotated:
+                    annotation = typing.get_args(annotation)[0]
+                if typing.get_origin(annotation) is Literal:
+                    found[name] = frozenset((type(v), v) for v in typing.get_args(annotation))
+            tags.append(found)
+        for name in tags[0]:
+            if all(name in found for found in tags):
+                values = [found[name] for found in tags]
+                if len(frozenset().union(*values)) == sum(len(v) for v in values):
+                    return name, values
+        return None
 
 
 _KIND_NAMES: dict[type, str] = {
