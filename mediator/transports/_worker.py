@@ -140,6 +140,9 @@ class Worker:
                 or value < 0
             ):
                 raise ConfigurationError(where, "worker-seconds", option=option, value=value)
+        check = getattr(codec, "check", None)
+        if callable(check):  # JsonCodec: a field type it cannot handle fails here, at set-up
+            check()
         self.engine = engine
         self.codec = codec
         self.bus = bus
