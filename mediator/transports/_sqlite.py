@@ -1,0 +1,341 @@
+"""`SqliteOutbox`: the outbox in the application's own SQLite database (standard library only).
+
+The write side runs on the application's connection, inside its transaction,
+and never commits.  The relay's side opens a connection of its own for each
+call, in a worker thread (``anyio.to_thread.run_sync``), so that waiting
+for SQLite's write lock never blocks the event loop, on asyncio or trio.
+Claims run in ``BEGIN IMMEDIATE`` transactions: SQLite lets one writer in at
+a time, so two relays never claim one row.  A call cancelled while its thread
+runs waits for the thread: the transaction either commits or rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from ._codec_protocol import Codec
+from ._envelope import Envelope, new_id
+from ._outbox import OutboxError, OutboxPublisher, OutboxRow
+
+__all__ = ["SqliteOutbox", "SqlitePublisher"]
+
+_T = TypeVar("_T")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_COLUMNS = (
+    "seq, stream, id, type, version, occurred_at, key, headers, content_type, payload, "
+    "claimed_by, claimed_until, published_at"
+)
+
+
+def _when(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+class SqliteOutbox:
+    """An outbox table in a SQLite database, and the `OutboxStore` a `Relay` reads.
+
+    Args:
+        codec: encodes the events (`JsonCodec`); its errors propagate before
+            anything is written.
+        database: the database file, for the relay's side.
+        connect: or a function returning a new connection to it (called for
+            each relay-side call; the connection is closed after it).
+        table: the table's name.
+        timeout: seconds a relay-side call waits for SQLite's write lock.
+        clock: the time in Unix seconds (leases and publication times).
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        *,
+        database: str | os.PathLike[str] | None = None,
+        connect: Callable[[], sqlite3.Connection] | None = None,
+        table: str = "mediator_outbox",
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not _NAME.match(str(table)):
+            raise OutboxError("SqliteOutbox()", "table", option="table", value=table)
+        self.codec = codec
+        self.table = table
+        self._database = database
+        self._connect = connect
+        self._timeout = timeout
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"SqliteOutbox(table={self.table!r}, database={self._database!r})"
+
+    # -- the application's side: its connection, its transaction -----------------------
+
+    def create(self, connection: sqlite3.Connection) -> None:
+        """Create the table and its indexes if they do not exist (commits, like any DDL)."""
+        t = self.table
+        connection.executescript(
+            f"""
+            CREATE TABLE IF NOT EXISTS {t} (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                stream TEXT NOT NULL,
+                id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                occurred_at TEXT NOT NULL,
+                key TEXT,
+                headers TEXT NOT NULL,
+                content_type TEXT NOT NULL,
+                payload BLOB NOT NULL,
+                claimed_by TEXT,
+                claimed_until REAL,
+                published_at REAL
+            );
+            CREATE INDEX IF NOT EXISTS {t}_unpublished ON {t} (seq) WHERE published_at IS NULL;
+            CREATE INDEX IF NOT EXISTS {t}_published ON {t} (published_at)
+                WHERE published_at IS NOT NULL;
+            """
+        )
+
+    def put(
+        self,
+        connection: sqlite3.Connection,
+        *events: object,
+        stream: str,
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> list[Envelope]:
+        """Add ``events`` for ``stream`` in the connection's transaction; does not commit.
+
+        They are sent once the application commits (``with connection:``); a
+        rollback drops them with the business rows.  Every event is encoded
+        before the first row is written.  Returns the envelopes, in order.
+        """
+        if connection.isolation_level is None and not connection.in_transaction:
+            raise OutboxError(
+                "SqliteOutbox.put()", "autocommit", option="connection", value=connection
+            )
+        fixed = {str(name): str(value) for name, value in (headers or {}).items()}
+        text = json.dumps(fixed, separators=(",", ":"))
+        envelopes = []
+        for event in events:
+            encoded = self.codec.encode(event)
+            envelopes.append(
+                Envelope(
+                    id=new_id(),
+                    type=encoded.type,
+                    version=encoded.version,
+                    occurred_at=datetime.now(UTC),
+                    payload=encoded.payload,
+                    key=key,
+                    headers=fixed,
+                    content_type=self.codec.content_type,
+                )
+            )
+        connection.executemany(
+            f"INSERT INTO {self.table} (stream, id, type, version, occurred_at, key, headers, "
+            "content_type, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    stream,
+                    e.id,
+                    e.type,
+                    e.version,
+                    e.occurred_at.isoformat(),
+                    e.key,
+                    text,
+                    e.content_type,
+                    e.payload,
+                )
+                for e in envelopes
+            ],
+        )
+        return envelopes
+
+    def publisher(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        stream: str,
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> SqlitePublisher:
+        """An `EventPublisher` writing `EventAggregate` commits in ``connection``'s transaction."""
+        return SqlitePublisher(self, connection, stream=stream, key=key, headers=headers)
+
+    # -- the relay's side: a connection of its own, in a worker thread -------------------
+
+    async def claim(self, relay_id: str, batch: int, lease: float) -> list[OutboxRow]:
+        return await self._run(self._claim, relay_id, batch, lease)
+
+    async def mark_published(self, relay_id: str, seqs: Sequence[int]) -> int:
+        if not seqs:
+            return 0
+        marks = ", ".join("?" * len(seqs))
+        sql = (
+            f"UPDATE {self.table} SET published_at = ?, claimed_by = NULL, claimed_until = NULL "
+            f"WHERE seq IN ({marks}) AND claimed_by = ? AND published_at IS NULL"
+        )
+        return await self._run(self._write, sql, (self._clock(), *seqs, relay_id))
+
+    async def release(self, relay_id: str, seqs: Sequence[int]) -> None:
+        if not seqs:
+            return
+        marks = ", ".join("?" * len(seqs))
+        sql = (
+            f"UPDATE {self.table} SET claimed_by = NULL, claimed_until = NULL "
+            f"WHERE seq IN ({marks}) AND claimed_by = ? AND published_at IS NULL"
+        )
+        await self._run(self._write, sql, (*seqs, relay_id))
+
+    async def prune(self, older_than: datetime) -> int:
+        sql = f"DELETE FROM {self.table} WHERE published_at IS NOT NULL AND published_at < ?"
+        return await self._run(self._write, sql, (older_than.timestamp(),))
+
+    async def rows(self) -> list[OutboxRow]:
+        """Every row, oldest first: for tests and inspection."""
+        return await self._run(self._rows)
+
+    # -- in the worker thread ------------------------------------------------------------
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        return await anyio.to_thread.run_sync(self._with_connection, function, *args)
+
+    def _with_connection(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._connect is not None:
+            connection = self._connect()
+        elif self._database is not None:
+            connection = sqlite3.connect(self._database, timeout=self._timeout)
+        else:
+            raise OutboxError("SqliteOutbox()", "no-database", option="database", value=None)
+        try:
+            connection.isolation_level = None  # the transactions below are explicit
+            return function(connection, *args)
+        finally:
+            connection.close()
+
+    def _claim(
+        self, connection: sqlite3.Connection, relay_id: str, batch: int, lease: float
+    ) -> list[OutboxRow]:
+        now = self._clock()
+        connection.execute("BEGIN IMMEDIATE")  # the write lock first: no relay claims alongside
+        try:
+            seqs = [
+                seq
+                for (seq,) in connection.execute(
+                    f"SELECT seq FROM {self.table} WHERE published_at IS NULL "
+                    "AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY seq LIMIT ?",
+                    (now, batch),
+                )
+            ]
+            if not seqs:
+                connection.execute("COMMIT")
+                return []
+            marks = ", ".join("?" * len(seqs))
+            connection.execute(
+                f"UPDATE {self.table} SET claimed_by = ?, claimed_until = ? "
+                f"WHERE seq IN ({marks})",
+                (relay_id, now + lease, *seqs),
+            )
+            rows = self._select(connection, f"WHERE seq IN ({marks})", seqs)
+            connection.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise
+        return rows
+
+    @staticmethod
+    def _write(connection: sqlite3.Connection, sql: str, args: Sequence[object]) -> int:
+        return connection.execute(sql, args).rowcount
+
+    def _rows(self, connection: sqlite3.Connection) -> list[OutboxRow]:
+        return self._select(connection, "", ())
+
+    def _select(
+        self, connection: sqlite3.Connection, where: str, args: Sequence[object]
+    ) -> list[OutboxRow]:
+        cursor = connection.execute(
+            f"SELECT {_COLUMNS} FROM {self.table} {where} ORDER BY seq", args
+        )
+        return [
+            OutboxRow(
+                seq=seq,
+                stream=stream,
+                envelope=Envelope(
+                    id=id_,
+                    type=type_,
+                    version=version,
+                    occurred_at=datetime.fromisoformat(occurred_at),
+                    payload=bytes(payload),
+                    key=key,
+                    headers=json.loads(headers),
+                    content_type=content_type,
+                ),
+                claimed_by=claimed_by,
+                claimed_until=_when(claimed_until),
+                published_at=_when(published_at),
+            )
+            for (
+                seq,
+                stream,
+                id_,
+                type_,
+                version,
+                occurred_at,
+                key,
+                headers,
+                content_type,
+                payload,
+                claimed_by,
+                claimed_until,
+                published_at,
+            ) in cursor
+        ]
+
+
+class SqlitePublisher(OutboxPublisher):
+    """`SqliteOutbox.publisher`: rows on the application's connection, in a savepoint per commit."""
+
+    def __init__(
+        self,
+        outbox: SqliteOutbox,
+        connection: sqlite3.Connection,
+        *,
+        stream: str,
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(stream, key=key, headers=headers)
+        self.outbox = outbox
+        self.connection = connection
+
+    def __repr__(self) -> str:
+        return f"SqlitePublisher({self.outbox!r}, stream={self.stream!r})"
+
+    async def _write(self, event: object, key: str | None, headers: Mapping[str, str]) -> None:
+        self.outbox.put(self.connection, event, stream=self.stream, key=key, headers=headers)
+
+    @contextlib.asynccontextmanager
+    async def _savepoint(self) -> AsyncIterator[None]:
+        connection = self.connection
+        if not connection.in_transaction:
+            # A savepoint outside a transaction would be one, committed on release:
+            # open the application's transaction instead, for it to commit.
+            connection.execute("BEGIN")
+        connection.execute("SAVEPOINT mediator_outbox")
+        try:
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK TO mediator_outbox")
+            connection.execute("RELEASE mediator_outbox")
+            raise
+        connection.execute("RELEASE mediator_outbox")
