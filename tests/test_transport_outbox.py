@@ -104,6 +104,14 @@ class Outbox(SqliteOutbox):
             self._marked = anyio.Event()
         return self._marked
 
+    pruned: anyio.Event | None = None
+
+    async def prune(self, older_than: datetime) -> int:
+        count = await super().prune(older_than)
+        if self.pruned is not None:
+            self.pruned.set()
+        return count
+
     async def mark_published(self, relay_id: str, seqs: Sequence[int]) -> int:
         count = await super().mark_published(relay_id, seqs)
         self.total += count
@@ -529,6 +537,24 @@ async def test_run_prunes_old_published_rows(db: Path) -> None:
     r = relay(outbox, engine, retention=2 * 86400.0)
     assert await r.prune() == 1
     assert await outbox.rows() == []
+
+
+async def test_run_prunes_on_start_and_every_prune_every(db: Path) -> None:
+    clock = Clock()
+    clock.now = datetime.now(UTC).timestamp() - 8 * 86400
+    outbox, connection = make(db, clock)
+    with connection:
+        outbox.put(connection, Placed(1), Placed(2), stream="orders")
+    engine = FakeEngine()
+    assert await relay(outbox, engine, batch=1).run_once() == 1
+    outbox.pruned = anyio.Event()
+    r = relay(outbox, engine, poll=0.0, prune_every=3600.0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(r.run)
+        await outbox.pruned.wait()
+        tg.cancel_scope.cancel()
+    # 1 was published 8 days ago: pruned at start; 2 is pruned at the next prune, an hour on
+    assert [row.seq for row in await outbox.rows()] == [2]
 
 
 @pytest.mark.parametrize(
