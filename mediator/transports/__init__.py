@@ -18,6 +18,13 @@ from ._engine import Inbound as Inbound
 from ._envelope import Envelope as Envelope
 from ._envelope import new_id as new_id
 from ._memory import MemoryEngine as MemoryEngine
+from ._outbox import OutboxError as OutboxError
+from ._outbox import OutboxPublisher as OutboxPublisher
+from ._outbox import OutboxRow as OutboxRow
+from ._outbox import OutboxStore as OutboxStore
+from ._relay import Relay as Relay
+from ._sqlite import SqliteOutbox as SqliteOutbox
+from ._sqlite import SqlitePublisher as SqlitePublisher
 from ._types import EventTypeError as EventTypeError
 from ._types import EventTypes as EventTypes
 from ._worker import Delivery as Delivery
@@ -40,6 +47,13 @@ __all__ = (
     "Inbound",
     "JsonCodec",
     "MemoryEngine",
+    "OutboxError",
+    "OutboxPublisher",
+    "OutboxRow",
+    "OutboxStore",
+    "Relay",
+    "SqliteOutbox",
+    "SqlitePublisher",
     "Worker",
     "WorkerStats",
     "new_id",
