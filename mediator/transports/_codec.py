@@ -333,43 +333,36 @@ def _enc_date(v: Any) -> Any:
     raise _Fail(f"expected a date, got {_got(v)}")
 
 
-def _dec_date(v: Any) -> Any:
-    if type(v) is str:
-        try:
-            return date.fromisoformat(v)
-        except ValueError:
-            pass
-    raise _Fail(f"expected an ISO 8601 date string, got {_got(v)}")
+def _parsed(parse: Callable[[str], Any], failure: type[Exception], expected: str) -> _Fn:
+    """A decoder for values sent as a string that ``parse`` turns back into the value."""
+
+    def decode(v: Any) -> Any:
+        if type(v) is str:
+            try:
+                return parse(v)
+            except failure:
+                pass
+        raise _Fail(f"expected {expected}, got {_got(v)}")
+
+    return decode
 
 
-def _enc_uuid(v: Any) -> Any:
-    if isinstance(v, UUID):
-        return str(v)
-    raise _Fail(f"expected a UUID, got {_got(v)}")
+def _as_string(kind: type, name: str) -> _Fn:
+    """An encoder for values of ``kind`` sent as ``str(value)``."""
+
+    def encode(v: Any) -> Any:
+        if isinstance(v, kind):
+            return str(v)
+        raise _Fail(f"expected {name}, got {_got(v)}")
+
+    return encode
 
 
-def _dec_uuid(v: Any) -> Any:
-    if type(v) is str:
-        try:
-            return UUID(v)
-        except ValueError:
-            pass
-    raise _Fail(f"expected a UUID string, got {_got(v)}")
-
-
-def _enc_decimal(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return str(v)
-    raise _Fail(f"expected a Decimal, got {_got(v)}")
-
-
-def _dec_decimal(v: Any) -> Any:
-    if type(v) is str:
-        try:
-            return Decimal(v)
-        except InvalidOperation:
-            pass
-    raise _Fail(f"expected a string holding a decimal, got {_got(v)}")
+_dec_date = _parsed(date.fromisoformat, ValueError, "an ISO 8601 date string")
+_enc_uuid = _as_string(UUID, "a UUID")
+_dec_uuid = _parsed(UUID, ValueError, "a UUID string")
+_enc_decimal = _as_string(Decimal, "a Decimal")
+_dec_decimal = _parsed(Decimal, InvalidOperation, "a string holding a decimal")
 
 
 # (encode, decode, JSON kinds it decodes from, Python check used to pick a union member)
