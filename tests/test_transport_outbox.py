@@ -156,7 +156,7 @@ async def test_rows_commit_and_roll_back_with_the_business_transaction(db: Path)
     assert [row.envelope for row in rows] == envelopes
     first = rows[0]
     assert (first.stream, first.envelope.type, first.envelope.key) == ("orders", "orders.placed", "1")
-    assert first.envelope.headers == {"a": "b"}
+    assert first.envelope.headers == {"correlation_id": first.envelope.id, "a": "b"}
     assert first.envelope.content_type == "application/x-test"
     assert first.envelope.occurred_at.tzinfo is not None
     assert (first.claimed_by, first.claimed_until, first.published_at) == (None, None, None)
@@ -317,7 +317,7 @@ async def test_aggregate_commit_writes_in_order_in_the_transaction(db: Path) -> 
         ("orders.shipped", "7"),
         ("orders.placed", "8"),
     ]
-    assert rows[1].envelope.headers == {"h": "v"}
+    assert rows[1].envelope.headers == {"correlation_id": rows[1].envelope.id, "h": "v"}
 
 
 async def test_aggregate_commit_rolls_back_with_the_transaction(db: Path) -> None:

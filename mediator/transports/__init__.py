@@ -12,11 +12,18 @@ from ._codec import FieldTypeError as FieldTypeError
 from ._codec import JsonCodec as JsonCodec
 from ._codec_protocol import Codec as Codec
 from ._codec_protocol import Encoded as Encoded
+from ._context import correlation as correlation
+from ._context import current_delivery as current_delivery
 from ._engine import DeadLetter as DeadLetter
 from ._engine import Engine as Engine
 from ._engine import Inbound as Inbound
 from ._envelope import Envelope as Envelope
 from ._envelope import new_id as new_id
+from ._inbox import InboxAttempt as InboxAttempt
+from ._inbox import InboxError as InboxError
+from ._inbox import InboxKey as InboxKey
+from ._inbox import InboxStore as InboxStore
+from ._inbox import idempotent as idempotent
 from ._memory import MemoryEngine as MemoryEngine
 from ._outbox import OutboxError as OutboxError
 from ._outbox import OutboxPublisher as OutboxPublisher
@@ -25,6 +32,7 @@ from ._outbox import OutboxStore as OutboxStore
 from ._relay import Relay as Relay
 from ._sqlite import SqliteOutbox as SqliteOutbox
 from ._sqlite import SqlitePublisher as SqlitePublisher
+from ._sqlite_inbox import SqliteInbox as SqliteInbox
 from ._types import EventTypeError as EventTypeError
 from ._types import EventTypes as EventTypes
 from ._worker import Delivery as Delivery
@@ -45,6 +53,10 @@ __all__ = (
     "FieldTypeError",
     "GroupNotFoundError",
     "Inbound",
+    "InboxAttempt",
+    "InboxError",
+    "InboxKey",
+    "InboxStore",
     "JsonCodec",
     "MemoryEngine",
     "OutboxError",
@@ -52,9 +64,13 @@ __all__ = (
     "OutboxRow",
     "OutboxStore",
     "Relay",
+    "SqliteInbox",
     "SqliteOutbox",
     "SqlitePublisher",
     "Worker",
     "WorkerStats",
+    "correlation",
+    "current_delivery",
+    "idempotent",
     "new_id",
 )

@@ -74,7 +74,18 @@ class OutboxStore(Protocol):
         ...
 
 
-OutboxProblem = Literal["table", "no-database", "autocommit", "option", "publish-kwargs"]
+OutboxProblem = Literal[
+    "table",
+    "no-database",
+    "autocommit",
+    "option",
+    "publish-kwargs",
+    "forward-background",
+    "stream",
+    "parameter",
+    "types",
+    "connection",
+]
 
 
 class OutboxError(MediatorError, TypeError, ValueError):
@@ -121,6 +132,27 @@ class OutboxError(MediatorError, TypeError, ValueError):
                 "is not something an outbox row carries",
                 "pass only key= (the partition key) and headers= (a dict of str) "
                 "to EventAggregate.enqueue() or publish()",
+            ),
+            "forward-background": (
+                "runs its handlers in the background, after the publishing code moved on, so "
+                "the outbox rows would miss the transaction",
+                "forward from a bus with strategy='sequential' (the default) or 'concurrent'",
+            ),
+            "stream": ("is not a stream name", "pass a non-empty str, such as stream='orders'"),
+            "parameter": (
+                "is not a parameter name",
+                "pass the name the connection is published or provided under, such as "
+                "connection='db'",
+            ),
+            "types": (
+                "names no event classes to forward",
+                "pass types=[OrderPlaced, ...], or register the classes with the codec's "
+                "EventTypes first",
+            ),
+            "connection": (
+                "is not a sqlite3.Connection",
+                "publish the event with the application's open connection: "
+                "await bus.publish(event, db=connection), or provide it",
             ),
         }[problem]
         self._say(f"{where}: {option}={shown} {what}.", tip)

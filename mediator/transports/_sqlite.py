@@ -12,20 +12,29 @@ runs waits for the thread: the transaction either commits or rolls back.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
+import operator
 import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from keyword import iskeyword
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 
 from ._codec_protocol import Codec
+from ._context import outgoing_headers
 from ._envelope import Envelope, new_id
 from ._outbox import OutboxError, OutboxPublisher, OutboxRow
+
+if TYPE_CHECKING:
+    from .._event_bus import LocalEventBus
+    from .._registry import EventHandlerRegistry
 
 __all__ = ["SqliteOutbox", "SqlitePublisher"]
 
@@ -110,33 +119,38 @@ class SqliteOutbox:
         connection: sqlite3.Connection,
         *events: object,
         stream: str,
-        key: str | None = None,
+        key: str | Callable[[Any], str | None] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> list[Envelope]:
         """Add ``events`` for ``stream`` in the connection's transaction; does not commit.
 
         They are sent once the application commits (``with connection:``); a
         rollback drops them with the business rows.  Every event is encoded
-        before the first row is written.  Returns the envelopes, in order.
+        before the first row is written.  ``key`` is the partition key, or a
+        function giving each event's (``lambda e: str(e.order_id)``).  Each
+        envelope gets ``correlation_id`` and, inside a worker's delivery,
+        ``causation_id`` (see `correlation`), and ``traceparent`` inside an
+        OpenTelemetry span; ``headers`` are added over them.  Returns the
+        envelopes, in order.
         """
         if connection.isolation_level is None and not connection.in_transaction:
             raise OutboxError(
                 "SqliteOutbox.put()", "autocommit", option="connection", value=connection
             )
         fixed = {str(name): str(value) for name, value in (headers or {}).items()}
-        text = json.dumps(fixed, separators=(",", ":"))
         envelopes = []
         for event in events:
             encoded = self.codec.encode(event)
+            event_id = new_id()
             envelopes.append(
                 Envelope(
-                    id=new_id(),
+                    id=event_id,
                     type=encoded.type,
                     version=encoded.version,
                     occurred_at=datetime.now(UTC),
                     payload=encoded.payload,
-                    key=key,
-                    headers=fixed,
+                    key=key(event) if callable(key) else key,
+                    headers=outgoing_headers(event_id, fixed),
                     content_type=self.codec.content_type,
                 )
             )
@@ -151,7 +165,7 @@ class SqliteOutbox:
                     e.version,
                     e.occurred_at.isoformat(),
                     e.key,
-                    text,
+                    json.dumps(e.headers, separators=(",", ":")),
                     e.content_type,
                     e.payload,
                 )
@@ -170,6 +184,75 @@ class SqliteOutbox:
     ) -> SqlitePublisher:
         """An `EventPublisher` writing `EventAggregate` commits in ``connection``'s transaction."""
         return SqlitePublisher(self, connection, stream=stream, key=key, headers=headers)
+
+    def forward(
+        self,
+        bus: LocalEventBus | EventHandlerRegistry,
+        *,
+        stream: str,
+        connection: str = "connection",
+        key: Callable[[Any], str | None] | None = None,
+        headers: Mapping[str, str] | None = None,
+        types: Iterable[type] | None = None,
+    ) -> Callable[..., Awaitable[None]]:
+        """Register on ``bus`` the handler that writes integration events into this outbox.
+
+        The integration events are ``types`` (default: every class the codec's
+        `EventTypes` holds).  Then one ``await bus.publish(event, connection=db)``
+        inside the application's transaction runs the local handlers and, for
+        those types, adds the outbox row on ``db``: it commits or rolls back
+        with the business rows.  Other events never touch the outbox.  The
+        handler takes the connection as the keyword argument ``connection``
+        (pass it to ``publish``, or `provide` it).  Returns the handler.
+
+        Raises:
+            OutboxError: a bus whose strategy does not wait for its handlers
+                (``"background"`` would write after the transaction), a bad
+                ``stream`` or ``connection`` name, or no types.
+            EventTypeError, FieldTypeError: a type the codec cannot encode.
+        """
+        where = "SqliteOutbox.forward()"
+        if getattr(bus, "strategy", None) == "background":
+            raise OutboxError(where, "forward-background", option="bus", value=bus)
+        names: tuple[object, object] = (stream, connection)  # checked, whatever typed
+        if not isinstance(names[0], str) or not stream:
+            raise OutboxError(where, "stream", option="stream", value=stream)
+        if not isinstance(names[1], str) or not connection.isidentifier() or iskeyword(connection):
+            raise OutboxError(where, "parameter", option="connection", value=connection)
+        if types is None:
+            types = getattr(self.codec, "types", None)
+            if types is None:
+                raise OutboxError(where, "types", option="types", value=None)
+        classes = tuple(dict.fromkeys(types))
+        if not classes or not all(isinstance(cls, type) for cls in classes):
+            raise OutboxError(where, "types", option="types", value=types)
+        check = getattr(self.codec, "check", None)
+        if callable(check):  # JsonCodec: an unregistered class or field type fails here
+            check(classes)
+        fixed = {str(name): str(value) for name, value in (headers or {}).items()}
+        put = self.put
+
+        async def forward_to_outbox(event: object, /, **kwargs: Any) -> None:
+            db = kwargs[connection]
+            if not isinstance(db, sqlite3.Connection):
+                raise OutboxError(
+                    "SqliteOutbox.forward() handler", "connection", option=connection, value=db
+                )
+            put(db, event, stream=stream, key=key, headers=fixed)
+
+        message = classes[0] if len(classes) == 1 else functools.reduce(operator.or_, classes)
+        forward_to_outbox.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter("event", inspect.Parameter.POSITIONAL_ONLY, annotation=message),
+                inspect.Parameter(
+                    connection, inspect.Parameter.KEYWORD_ONLY, annotation=sqlite3.Connection
+                ),
+            ],
+            return_annotation=None,
+        )
+        forward_to_outbox.__qualname__ = f"SqliteOutbox.forward[{stream}]"
+        bus.register(forward_to_outbox)
+        return forward_to_outbox
 
     # -- the relay's side: a connection of its own, in a worker thread -------------------
 

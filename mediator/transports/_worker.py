@@ -30,6 +30,7 @@ import anyio
 import anyio.abc
 
 from .._errors import ConfigurationError, PublishError
+from ._context import handling
 from ._engine import Engine, Inbound
 
 if TYPE_CHECKING:
@@ -301,7 +302,8 @@ class Worker:
             headers=envelope.headers,
         )
         try:
-            await self.bus.publish(event, **self._kwargs, delivery=delivery)
+            with handling(delivery):
+                await self.bus.publish(event, **self._kwargs, delivery=delivery)
         except Exception as error:
             self._stats.failed += 1
             if inbound.attempt >= self._max_deliveries:

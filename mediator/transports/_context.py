@@ -1,0 +1,97 @@
+"""The headers an outgoing event inherits from the code that wrote it.
+
+An event written while a worker handles another one is caused by it: it
+gets that event's id as its ``causation_id`` and keeps its
+``correlation_id``, so that one business flow can be followed across
+services.  An event written outside any delivery starts a flow: its
+correlation id is its own id.  ``traceparent`` (W3C Trace Context) is added
+when the writer is inside an OpenTelemetry span; OpenTelemetry is read only
+if the application already imported it, never imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._worker import Delivery
+
+__all__ = ["correlation", "current_delivery", "handling", "outgoing_headers"]
+
+CORRELATION_ID = "correlation_id"
+CAUSATION_ID = "causation_id"
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+
+_delivery: ContextVar[Delivery | None] = ContextVar("mediator_delivery", default=None)
+_correlation: ContextVar[str | None] = ContextVar("mediator_correlation", default=None)
+
+
+def current_delivery() -> Delivery | None:
+    """The delivery a worker is handling in this task, if any."""
+    return _delivery.get()
+
+
+@contextlib.contextmanager
+def handling(delivery: Delivery) -> Iterator[None]:
+    """Mark the code inside as handling ``delivery`` (the worker does, around ``publish``)."""
+    token = _delivery.set(delivery)
+    try:
+        yield
+    finally:
+        _delivery.reset(token)
+
+
+@contextlib.contextmanager
+def correlation(correlation_id: str) -> Iterator[None]:
+    """Give the events written inside the correlation id ``correlation_id``.
+
+    For the start of a flow that has an id of its own, such as a web
+    request's ``X-Request-ID``; inside a worker's delivery the delivery's
+    correlation id is kept instead.
+    """
+    given: object = correlation_id  # checked, whatever typed
+    if not isinstance(given, str) or not given:
+        raise TypeError(f"correlation(): the id must be a non-empty str, not {correlation_id!r}")
+    token = _correlation.set(correlation_id)
+    try:
+        yield
+    finally:
+        _correlation.reset(token)
+
+
+def outgoing_headers(event_id: str, given: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a new event: inherited ones first, then ``given`` (which win)."""
+    headers: dict[str, str] = {}
+    delivery = _delivery.get()
+    if delivery is not None:
+        headers[CORRELATION_ID] = delivery.headers.get(CORRELATION_ID) or delivery.event_id
+        headers[CAUSATION_ID] = delivery.event_id
+    else:
+        headers[CORRELATION_ID] = _correlation.get() or event_id
+    if "opentelemetry.trace" in sys.modules:
+        headers.update(_trace_context())
+    if given:
+        headers.update(given)
+    return headers
+
+
+def _trace_context() -> dict[str, str]:
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    found = {
+        TRACEPARENT: (
+            f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+        )
+    }
+    state = context.trace_state.to_header() if context.trace_state else ""
+    if state:
+        found[TRACESTATE] = state
+    return found

@@ -1,0 +1,231 @@
+"""`SqliteInbox`: the inbox's records in a SQLite table (standard library only).
+
+With a shared transaction, the inbox takes SQLite's write lock first
+(``BEGIN IMMEDIATE``), then records the key, then lets the handler write.
+Taking the lock in a worker thread is what keeps concurrent handlers from
+deadlocking: a handler whose first write waited for the lock on the event
+loop would stop the very loop the lock holder needs to commit.  So the
+transaction's statements (begin, record, commit, rollback) run in worker
+threads, and the handler's own statements on the event loop never wait.
+One handler writes at a time, which is SQLite's rule anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from ._inbox import InboxAttempt, InboxError, InboxKey
+
+__all__ = ["SqliteInbox"]
+
+_T = TypeVar("_T")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_APPLIED = InboxAttempt(applied=True)
+_FRESH = InboxAttempt(applied=False)
+#: Connections kept open between calls, for the next handler.
+_KEEP = 8
+
+
+class SqliteInbox:
+    """The inbox in a SQLite database, usually the application's own.
+
+    Args:
+        database: the database file.
+        connect: or a function returning a new connection to it; it must
+            pass ``check_same_thread=False`` to ``sqlite3.connect``.
+        table: the table's name.
+        timeout: seconds a transaction waits for SQLite's write lock.
+        clock: the time in Unix seconds (when a key was recorded).
+    """
+
+    def __init__(
+        self,
+        *,
+        database: str | os.PathLike[str] | None = None,
+        connect: Callable[[], sqlite3.Connection] | None = None,
+        table: str = "mediator_inbox",
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if database is None and connect is None:
+            raise InboxError("SqliteInbox()", "no-database", option="database", value=None)
+        if not _NAME.match(str(table)):
+            raise InboxError("SqliteInbox()", "table", option="table", value=table)
+        self.table = table
+        self._database = database
+        self._connect = connect
+        self._timeout = timeout
+        self._clock = clock
+        self._idle: list[sqlite3.Connection] = []
+
+    def __repr__(self) -> str:
+        return f"SqliteInbox(table={self.table!r}, database={self._database!r})"
+
+    def create(self, connection: sqlite3.Connection) -> None:
+        """Create the table if it does not exist (commits, like any DDL)."""
+        connection.executescript(
+            f"""
+            CREATE TABLE IF NOT EXISTS {self.table} (
+                grp TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                handler TEXT NOT NULL,
+                applied_at REAL NOT NULL,
+                PRIMARY KEY (grp, event_id, handler)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS {self.table}_applied ON {self.table} (applied_at);
+            """
+        )
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, key: InboxKey | None, *, share: bool) -> AsyncIterator[InboxAttempt]:
+        if not share:
+            if key is not None and await self._run(self._seen, key):
+                yield _APPLIED
+                return
+            yield _FRESH
+            if key is not None:
+                await self._run(self._record_alone, key)
+            return
+        connection = self._take()
+        clean = False
+        try:
+            fresh = await self._in_thread(self._begin, connection, key)
+            if not fresh:
+                clean = True
+                yield _APPLIED
+                return
+            try:
+                yield InboxAttempt(applied=False, transaction=connection)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._in_thread(_rollback, connection)
+                clean = True
+                raise
+            await self._in_thread(_commit, connection)
+            clean = True
+        finally:
+            self._give_back(connection, clean)
+
+    async def applied(self) -> list[InboxKey]:
+        """Every recorded key, oldest first: for tests and inspection."""
+        return await self._run(self._keys)
+
+    async def prune(self, older_than: datetime) -> int:
+        """Forget the keys recorded before ``older_than``; returns how many.
+
+        Keep them longer than an event can take to come back (the engine's
+        retention of pending entries, a relay's longest outage).
+        """
+        return await self._run(self._prune, older_than.timestamp())
+
+    def close(self) -> None:
+        """Close the connections kept for the next handlers."""
+        while self._idle:
+            self._idle.pop().close()
+
+    # -- connections ------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        if self._connect is not None:
+            connection = self._connect()
+        else:
+            assert self._database is not None
+            connection = sqlite3.connect(
+                self._database, timeout=self._timeout, check_same_thread=False
+            )
+        connection.isolation_level = None  # the transactions below are explicit
+        return connection
+
+    def _take(self) -> sqlite3.Connection:
+        return self._idle.pop() if self._idle else self._open()
+
+    def _give_back(self, connection: sqlite3.Connection, clean: bool) -> None:
+        if clean and not connection.in_transaction and len(self._idle) < _KEEP:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    async def _in_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return await anyio.to_thread.run_sync(function, *args)
+        except sqlite3.ProgrammingError as error:
+            if "same thread" not in str(error):
+                raise
+            raise InboxError(
+                "SqliteInbox()", "thread", option="connect", value=self._connect
+            ) from error
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function(connection, *args)`` in a worker thread, on a connection of its own."""
+        connection = self._take()
+        clean = False
+        try:
+            result = await self._in_thread(function, connection, *args)
+            clean = True
+            return result
+        finally:
+            self._give_back(connection, clean)
+
+    # -- in the worker thread ------------------------------------------------------------
+
+    def _begin(self, connection: sqlite3.Connection, key: InboxKey | None) -> bool:
+        """Take the write lock and record ``key``; False (rolled back) if it was recorded."""
+        connection.execute("BEGIN IMMEDIATE")
+        if key is None:
+            return True
+        try:
+            cursor = connection.execute(
+                f"INSERT OR IGNORE INTO {self.table} VALUES (?, ?, ?, ?)",
+                (key.group, key.event_id, key.handler, self._clock()),
+            )
+        except BaseException:
+            _rollback(connection)
+            raise
+        if cursor.rowcount == 0:
+            _rollback(connection)
+            return False
+        return True
+
+    def _seen(self, connection: sqlite3.Connection, key: InboxKey) -> bool:
+        row = connection.execute(
+            f"SELECT 1 FROM {self.table} WHERE grp = ? AND event_id = ? AND handler = ?",
+            (key.group, key.event_id, key.handler),
+        ).fetchone()
+        return row is not None
+
+    def _record_alone(self, connection: sqlite3.Connection, key: InboxKey) -> None:
+        connection.execute(
+            f"INSERT OR IGNORE INTO {self.table} VALUES (?, ?, ?, ?)",
+            (key.group, key.event_id, key.handler, self._clock()),
+        )
+
+    def _keys(self, connection: sqlite3.Connection) -> list[InboxKey]:
+        cursor = connection.execute(
+            f"SELECT grp, event_id, handler FROM {self.table} ORDER BY applied_at, event_id"
+        )
+        return [InboxKey(group, event_id, handler) for group, event_id, handler in cursor]
+
+    def _prune(self, connection: sqlite3.Connection, before: float) -> int:
+        return connection.execute(
+            f"DELETE FROM {self.table} WHERE applied_at < ?", (before,)
+        ).rowcount
+
+
+def _commit(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:  # else the handler committed it, the record with it
+        connection.execute("COMMIT")
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
