@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import json
 import operator
 import os
@@ -44,6 +43,26 @@ _COLUMNS = (
     "seq, stream, id, type, version, occurred_at, key, headers, content_type, payload, "
     "claimed_by, claimed_until, published_at"
 )
+
+
+def _handler_taking(
+    name: str, write: Callable[[object, object], None], message: object
+) -> Callable[..., Awaitable[None]]:
+    """``async def handler(event, /, *, <name>)``: a real parameter, so the bus checks it.
+
+    Built from source because the parameter's name is the application's
+    choice, and the bus reports a missing argument from the handler's own
+    ``TypeError``, which a ``**kwargs`` function would never raise.
+    """
+    namespace: dict[str, Any] = {"__write": write}
+    exec(  # ``name`` is an identifier not starting with "__" (checked by forward)
+        f"async def forward_to_outbox(__event, /, *, {name}):\n    __write(__event, {name})\n",
+        namespace,
+    )
+    handler: Callable[..., Awaitable[None]] = namespace["forward_to_outbox"]
+    handler.__annotations__ = {"__event": message, name: sqlite3.Connection, "return": None}
+    handler.__module__ = __name__
+    return handler
 
 
 def _when(seconds: float | None) -> datetime | None:
@@ -217,7 +236,12 @@ class SqliteOutbox:
         names: tuple[object, object] = (stream, connection)  # checked, whatever typed
         if not isinstance(names[0], str) or not stream:
             raise OutboxError(where, "stream", option="stream", value=stream)
-        if not isinstance(names[1], str) or not connection.isidentifier() or iskeyword(connection):
+        if (
+            not isinstance(names[1], str)
+            or not connection.isidentifier()
+            or iskeyword(connection)
+            or connection.startswith("__")
+        ):
             raise OutboxError(where, "parameter", option="connection", value=connection)
         if types is None:
             types = getattr(self.codec, "types", None)
@@ -232,8 +256,7 @@ class SqliteOutbox:
         fixed = {str(name): str(value) for name, value in (headers or {}).items()}
         put = self.put
 
-        async def forward_to_outbox(event: object, /, **kwargs: Any) -> None:
-            db = kwargs[connection]
+        def write(event: object, db: object) -> None:
             if not isinstance(db, sqlite3.Connection):
                 raise OutboxError(
                     "SqliteOutbox.forward() handler", "connection", option=connection, value=db
@@ -241,15 +264,7 @@ class SqliteOutbox:
             put(db, event, stream=stream, key=key, headers=fixed)
 
         message = classes[0] if len(classes) == 1 else functools.reduce(operator.or_, classes)
-        forward_to_outbox.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [
-                inspect.Parameter("event", inspect.Parameter.POSITIONAL_ONLY, annotation=message),
-                inspect.Parameter(
-                    connection, inspect.Parameter.KEYWORD_ONLY, annotation=sqlite3.Connection
-                ),
-            ],
-            return_annotation=None,
-        )
+        forward_to_outbox = _handler_taking(connection, write, message)
         forward_to_outbox.__qualname__ = f"SqliteOutbox.forward[{stream}]"
         bus.register(forward_to_outbox)
         return forward_to_outbox
