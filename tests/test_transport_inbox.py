@@ -1,0 +1,340 @@
+"""The inbox: idempotent() and SqliteInbox, one effect per (group, event id, handler)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mediator import LocalEventBus, LocalRequestBus
+from mediator.errors import PublishError
+from mediator.transports import (
+    Delivery,
+    InboxError,
+    InboxKey,
+    InboxStore,
+    SqliteInbox,
+    idempotent,
+    new_id,
+)
+
+
+@dataclass(frozen=True)
+class Placed:
+    order_id: int
+
+
+@dataclass(frozen=True)
+class Total:
+    order_id: int
+
+
+def a_delivery(**changes: Any) -> Delivery:
+    fields: dict[str, Any] = {
+        "event_id": new_id(),
+        "entry_id": "1-0",
+        "attempt": 1,
+        "stream": "orders",
+        "group": "billing",
+        "consumer": "billing-1",
+        "type": "orders.placed",
+        "version": 1,
+        "occurred_at": datetime.now(UTC),
+        "headers": {},
+    }
+    fields.update(changes)
+    return Delivery(**fields)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "app.db"
+
+
+@pytest.fixture
+def db(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE charges (order_id INTEGER)")
+    connection.commit()
+    return connection
+
+
+@pytest.fixture
+def inbox(path: Path, db: sqlite3.Connection) -> SqliteInbox:
+    inbox = SqliteInbox(database=path)
+    inbox.create(db)
+    yield inbox  # type: ignore[misc]
+    inbox.close()
+
+
+def charges(db: sqlite3.Connection) -> list[int]:
+    return [order for (order,) in db.execute("SELECT order_id FROM charges")]
+
+
+async def test_a_redelivered_event_is_applied_once_in_the_shared_transaction(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+    calls: list[int] = []
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        assert db.in_transaction  # the inbox's open transaction
+        calls.append(event.order_id)
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+
+    delivery = a_delivery()
+    await bus.publish(Placed(1), delivery=delivery)
+    await bus.publish(Placed(1), delivery=replace(delivery, attempt=2, entry_id="2-0"))
+    assert calls == [1]
+    assert charges(db) == [1]
+    assert await inbox.applied() == [
+        InboxKey("billing", delivery.event_id, f"{__name__}.{charge.__qualname__}")
+    ]
+    # Another group applies it too: the key is per group.
+    await bus.publish(Placed(1), delivery=replace(delivery, group="audit"))
+    assert charges(db) == [1, 1]
+
+
+async def test_a_failed_handler_rolls_back_its_writes_and_its_record(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+    failures = [RuntimeError("card declined")]
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        if failures:
+            raise failures.pop()
+
+    delivery = a_delivery()
+    with pytest.raises(PublishError):
+        await bus.publish(Placed(2), delivery=delivery)
+    assert charges(db) == []
+    assert await inbox.applied() == []
+    await bus.publish(Placed(2), delivery=replace(delivery, attempt=2))
+    assert charges(db) == [2]
+
+
+async def test_each_handler_of_an_event_is_recorded_on_its_own(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+    runs: list[str] = []
+    failing = [True]
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        runs.append("charge")
+
+    @bus.register
+    async def notify(event: Placed) -> None:
+        runs.append("notify")
+        if failing.pop():
+            raise ConnectionError("mail server down")
+
+    failing.append(False)
+    failing.reverse()  # [True, False]: notify fails once
+    delivery = a_delivery()
+    with pytest.raises(PublishError):
+        await bus.publish(Placed(3), delivery=delivery)
+    await bus.publish(Placed(3), delivery=replace(delivery, attempt=2))
+    assert runs == ["charge", "notify", "notify"]  # charge was not run again
+    assert {key.handler.rpartition(".")[2] for key in await inbox.applied()} == {
+        "charge",
+        "notify",
+    }
+
+
+async def test_without_a_delivery_the_handler_runs_every_time_unrecorded(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+
+    await bus.publish(Placed(4))
+    await bus.publish(Placed(4))
+    assert charges(db) == [4, 4]  # a local publish is not redelivered: nothing to remember
+    assert await inbox.applied() == []
+
+
+async def test_concurrent_deliveries_of_one_event_apply_it_once(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        await anyio.lowlevel.checkpoint()  # others run while this one holds the transaction
+        db.execute("INSERT INTO charges VALUES (?)", (-event.order_id,))
+
+    async def deliver(event: Placed, delivery: Delivery) -> None:
+        await bus.publish(event, delivery=delivery)
+
+    delivery = a_delivery()
+    async with anyio.create_task_group() as group:
+        for n in range(6):
+            group.start_soon(deliver, Placed(5), replace(delivery, attempt=n + 1))
+        for n in range(6):  # and other events alongside, each applied once
+            group.start_soon(deliver, Placed(10 + n), a_delivery())
+    assert sorted(charges(db)) == sorted([5, -5, *range(10, 16), *(-n for n in range(10, 16))])
+
+
+async def test_without_a_shared_transaction_the_record_follows_the_handler(
+    inbox: SqliteInbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox)])
+    calls: list[int] = []
+    failures = [ValueError("once")]
+
+    @bus.register
+    async def mail(event: Placed) -> None:
+        calls.append(event.order_id)
+        if failures:
+            raise failures.pop()
+
+    delivery = a_delivery()
+    with pytest.raises(PublishError):
+        await bus.publish(Placed(6), delivery=delivery)
+    assert await inbox.applied() == []
+    with caplog.at_level(logging.INFO, logger="mediator.transports"):
+        await bus.publish(Placed(6), delivery=replace(delivery, attempt=2))
+        await bus.publish(Placed(6), delivery=replace(delivery, attempt=3))
+    assert calls == [6, 6]
+    (skipped,) = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert skipped.getMessage() == (
+        f"Event {delivery.event_id} (orders.placed) of orders skipped by "
+        f"{__name__}.{mail.__qualname__}: already applied for group billing"
+    )
+
+
+async def test_a_cancelled_handler_rolls_back_and_its_connection_is_not_reused_dirty(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+    entered = anyio.Event()
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        entered.set()
+        await anyio.sleep_forever()
+
+    delivery = a_delivery()
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: bus.publish(Placed(7), delivery=delivery))
+        await entered.wait()
+        group.cancel_scope.cancel()
+    assert charges(db) == []
+    assert await inbox.applied() == []
+
+    @bus.register
+    async def settle(event: Total, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+
+    await bus.publish(Total(8), delivery=a_delivery())
+    assert charges(db) == [8]
+
+
+async def test_the_transaction_counts_as_provided_for_freeze(inbox: SqliteInbox) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+    bus.expect("tenant")
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection, tenant: str) -> None:
+        pass
+
+    bus.freeze()  # db comes from idempotent(), tenant from the call
+
+
+async def test_on_a_request_bus_calls_run_unchecked(inbox: SqliteInbox) -> None:
+    bus = LocalRequestBus(modifiers=[idempotent(inbox)])
+
+    @bus.register
+    async def total(query: Total) -> int:
+        return query.order_id * 10
+
+    assert await bus.execute(Total(3)) == 30
+    assert await bus.execute(Total(3), delivery=a_delivery()) == 30
+    assert await bus.execute(Total(3), delivery=a_delivery()) == 30
+
+
+async def test_prune_forgets_old_keys(path: Path, db: sqlite3.Connection) -> None:
+    now = [1_000_000.0]
+    inbox = SqliteInbox(database=path, clock=lambda: now[0])
+    inbox.create(db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox)])
+
+    @bus.register
+    async def mail(event: Placed) -> None:
+        pass
+
+    await bus.publish(Placed(1), delivery=a_delivery())
+    now[0] += 3600
+    await bus.publish(Placed(2), delivery=a_delivery())
+    cutoff = datetime.fromtimestamp(now[0], UTC) - timedelta(minutes=30)
+    assert await inbox.prune(cutoff) == 1
+    assert len(await inbox.applied()) == 1
+    inbox.close()
+
+
+def test_sqlite_inbox_is_an_inbox_store(inbox: SqliteInbox) -> None:
+    assert isinstance(inbox, InboxStore)
+    assert repr(inbox).startswith("SqliteInbox(table='mediator_inbox', database=")
+
+
+def test_idempotent_refuses_what_is_not_a_store() -> None:
+    with pytest.raises(InboxError) as caught:
+        idempotent(object())  # type: ignore[arg-type]
+    error = caught.value
+    assert (error.where, error.problem, error.option) == ("idempotent()", "store", "store")
+    assert str(error).startswith("idempotent(): store=<object object at")
+    assert str(error).endswith(
+        "is not an inbox store (it has no attempt() method).\n"
+        "Tip: Pass an inbox: idempotent(SqliteInbox(database='app.db'))."
+    )
+
+
+@pytest.mark.parametrize("name", ["", "no spaces", "class", 7])
+def test_idempotent_refuses_a_bad_parameter_name(inbox: SqliteInbox, name: object) -> None:
+    with pytest.raises(InboxError) as caught:
+        idempotent(inbox, connection=name)  # type: ignore[arg-type]
+    assert (caught.value.problem, caught.value.value) == ("parameter", name)
+
+
+def test_sqlite_inbox_set_up_errors(tmp_path: Path) -> None:
+    with pytest.raises(InboxError) as caught:
+        SqliteInbox()
+    assert caught.value.problem == "no-database"
+    assert "Tip: Pass database='app.db'" in str(caught.value)
+    with pytest.raises(InboxError) as caught:
+        SqliteInbox(database=tmp_path / "x.db", table="drop table;")
+    assert (caught.value.problem, caught.value.value) == ("table", "drop table;")
+
+
+async def test_a_connection_bound_to_its_thread_is_a_clear_error(path: Path) -> None:
+    inbox = SqliteInbox(connect=lambda: sqlite3.connect(path))
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        pass
+
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(Placed(1), delivery=a_delivery())
+    error = caught.value.failures[0].exception
+    assert isinstance(error, InboxError)
+    assert error.problem == "thread"
+    assert "check_same_thread=False" in str(error)
+    inbox.close()
