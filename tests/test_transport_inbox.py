@@ -338,3 +338,29 @@ async def test_a_connection_bound_to_its_thread_is_a_clear_error(path: Path) -> 
     assert error.problem == "thread"
     assert "check_same_thread=False" in str(error)
     inbox.close()
+
+
+async def test_a_nested_shared_transaction_is_a_clear_error_not_a_deadlock(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+    @bus.register
+    async def outer(event: Placed, db: sqlite3.Connection) -> None:
+        await bus.publish(Total(event.order_id))
+
+    @bus.register
+    async def inner(event: Total, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(Placed(9), delivery=a_delivery())
+    nested = caught.value.failures[0].exception
+    assert isinstance(nested, PublishError)
+    error = nested.failures[0].exception
+    assert isinstance(error, InboxError)
+    assert error.problem == "nested"
+    assert "Tip: Publish the inner event after the outer handler returned" in str(error)
+    assert charges(db) == []
+    await bus.publish(Total(10))  # the inbox is usable again
+    assert charges(db) == [10]

@@ -70,7 +70,7 @@ class InboxStore(Protocol):
         ...
 
 
-InboxProblem = Literal["store", "parameter", "no-database", "table", "thread"]
+InboxProblem = Literal["store", "parameter", "no-database", "table", "thread", "nested"]
 
 
 class InboxError(MediatorError, TypeError, ValueError):
@@ -115,6 +115,12 @@ class InboxError(MediatorError, TypeError, ValueError):
                 "returned a connection bound to the thread that made it, but the inbox "
                 "runs its transaction's statements in worker threads",
                 "connect with sqlite3.connect(..., check_same_thread=False)",
+            ),
+            "nested": (
+                "comes from a handler that runs inside another handler's shared transaction "
+                "of the same inbox, which it would wait for forever",
+                "publish the inner event after the outer handler returned, or give the inner "
+                "handler no connection= (it is then recorded on its own)",
             ),
         }[problem]
         self._say(f"{where}: {option}={shown} {what}.", tip)

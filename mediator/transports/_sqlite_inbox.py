@@ -1,13 +1,17 @@
 """`SqliteInbox`: the inbox's records in a SQLite table (standard library only).
 
 With a shared transaction, the inbox takes SQLite's write lock first
-(``BEGIN IMMEDIATE``), then records the key, then lets the handler write.
-Taking the lock in a worker thread is what keeps concurrent handlers from
-deadlocking: a handler whose first write waited for the lock on the event
-loop would stop the very loop the lock holder needs to commit.  So the
-transaction's statements (begin, record, commit, rollback) run in worker
-threads, and the handler's own statements on the event loop never wait.
-One handler writes at a time, which is SQLite's rule anyway.
+(``BEGIN IMMEDIATE``), then records the key, then lets the handler write, so
+the handler's own statements never wait for the lock.  A handler waiting for
+it on the event loop would stop the very loop the lock holder needs to
+commit.  SQLite lets one writer in at a time, so the handlers of one process
+take turns on an `anyio.Lock` first, which queues them without the sleeps of
+SQLite's busy handler.
+
+What cannot wait runs on the event loop: a statement that finds the lock
+held by another process is retried in a worker thread (a thread hop costs
+far more than the statement itself), and so is a commit that waits for the
+disk (any journal mode but WAL with ``synchronous=NORMAL`` or ``OFF``).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import contextlib
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -34,6 +40,8 @@ _APPLIED = InboxAttempt(applied=True)
 _FRESH = InboxAttempt(applied=False)
 #: Connections kept open between calls, for the next handler.
 _KEEP = 8
+#: The inbox whose shared transaction the current task is in.
+_inside: ContextVar[SqliteInbox | None] = ContextVar("mediator_inbox", default=None)
 
 
 class SqliteInbox:
@@ -67,6 +75,8 @@ class SqliteInbox:
         self._timeout = timeout
         self._clock = clock
         self._idle: list[sqlite3.Connection] = []
+        self._writer = anyio.Lock()
+        self._slow_commit: bool | None = None
 
     def __repr__(self) -> str:
         return f"SqliteInbox(table={self.table!r}, database={self._database!r})"
@@ -89,18 +99,24 @@ class SqliteInbox:
     @contextlib.asynccontextmanager
     async def attempt(self, key: InboxKey | None, *, share: bool) -> AsyncIterator[InboxAttempt]:
         if not share:
-            if key is not None and await self._run(self._seen, key):
+            if key is not None and await self._quick(self._seen, key):
                 yield _APPLIED
                 return
             yield _FRESH
             if key is not None:
-                await self._run(self._record_alone, key)
+                await self._quick(self._record_alone, key)
             return
+        if _inside.get() is self:
+            raise InboxError("SqliteInbox.attempt()", "nested", option="key", value=key)
+        try:
+            self._writer.acquire_nowait()  # free: no trip through the event loop
+        except anyio.WouldBlock:
+            await self._writer.acquire()
         connection = self._take()
         clean = False
+        token = _inside.set(self)
         try:
-            fresh = await self._in_thread(self._begin, connection, key)
-            if not fresh:
+            if not await self._quick(self._begin, key, connection=connection):
                 clean = True
                 yield _APPLIED
                 return
@@ -108,13 +124,18 @@ class SqliteInbox:
                 yield InboxAttempt(applied=False, transaction=connection)
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await self._in_thread(_rollback, connection)
+                    await self._quick(_rollback, connection=connection)
                 clean = True
                 raise
-            await self._in_thread(_commit, connection)
+            if self._commit_waits(connection):
+                await self._in_thread(_commit, connection)
+            else:
+                _commit(connection)
             clean = True
         finally:
+            _inside.reset(token)
             self._give_back(connection, clean)
+            self._writer.release()
 
     async def applied(self) -> list[InboxKey]:
         """Every recorded key, oldest first: for tests and inspection."""
@@ -138,12 +159,14 @@ class SqliteInbox:
     def _open(self) -> sqlite3.Connection:
         if self._connect is not None:
             connection = self._connect()
+            if not _shareable(connection):
+                connection.close()
+                raise InboxError("SqliteInbox()", "thread", option="connect", value=self._connect)
         else:
             assert self._database is not None
-            connection = sqlite3.connect(
-                self._database, timeout=self._timeout, check_same_thread=False
-            )
+            connection = sqlite3.connect(self._database, check_same_thread=False)
         connection.isolation_level = None  # the transactions below are explicit
+        connection.execute("PRAGMA busy_timeout = 0")  # on the loop: never wait, see _quick
         return connection
 
     def _take(self) -> sqlite3.Connection:
@@ -155,22 +178,51 @@ class SqliteInbox:
         else:
             connection.close()
 
-    async def _in_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+    def _commit_waits(self, connection: sqlite3.Connection) -> bool:
+        """Whether a commit on ``connection`` waits for the disk (found once per database)."""
+        if self._slow_commit is None:
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+            (sync,) = connection.execute("PRAGMA synchronous").fetchone()
+            self._slow_commit = not (str(mode).lower() == "wal" and int(sync) <= 1)
+        return self._slow_commit
+
+    async def _quick(
+        self,
+        function: Callable[..., _T],
+        *args: Any,
+        connection: sqlite3.Connection | None = None,
+    ) -> _T:
+        """``function(connection, *args)`` on the loop, or in a thread if the lock is taken.
+
+        The statements are retried whole: one refused for a lock changed nothing.
+        """
+        own = connection is None
+        used = self._take() if connection is None else connection
+        clean = False
         try:
-            return await anyio.to_thread.run_sync(function, *args)
-        except sqlite3.ProgrammingError as error:
-            if "same thread" not in str(error):
-                raise
-            raise InboxError(
-                "SqliteInbox()", "thread", option="connect", value=self._connect
-            ) from error
+            try:
+                result = function(used, *args)
+            except sqlite3.OperationalError as error:
+                if not _busy(error):
+                    raise
+                result = await self._in_thread(_waiting, used, self._timeout, function, *args)
+            clean = True
+            return result
+        finally:
+            if own:
+                self._give_back(used, clean)
+
+    async def _in_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        return await anyio.to_thread.run_sync(function, *args)
 
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         """``function(connection, *args)`` in a worker thread, on a connection of its own."""
         connection = self._take()
         clean = False
         try:
-            result = await self._in_thread(function, connection, *args)
+            result: _T = await self._in_thread(
+                _waiting, connection, self._timeout, function, *args
+            )
             clean = True
             return result
         finally:
@@ -219,6 +271,37 @@ class SqliteInbox:
         return connection.execute(
             f"DELETE FROM {self.table} WHERE applied_at < ?", (before,)
         ).rowcount
+
+
+def _shareable(connection: sqlite3.Connection) -> bool:
+    """Whether another thread may use ``connection`` (``check_same_thread=False``)."""
+    refused: list[bool] = []
+
+    def probe() -> None:
+        try:
+            connection.execute("SELECT 1")
+        except sqlite3.ProgrammingError:
+            refused.append(True)
+
+    thread = threading.Thread(target=probe, name="mediator-inbox-probe")
+    thread.start()
+    thread.join()
+    return not refused
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _waiting(
+    connection: sqlite3.Connection, timeout: float, function: Callable[..., _T], *args: Any
+) -> _T:
+    """``function(connection, *args)``, waiting up to ``timeout`` seconds for SQLite's locks."""
+    connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    try:
+        return function(connection, *args)
+    finally:
+        connection.execute("PRAGMA busy_timeout = 0")
 
 
 def _commit(connection: sqlite3.Connection) -> None:

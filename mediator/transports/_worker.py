@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ConfigurationError, PublishError
 from ._context import handling
@@ -161,7 +161,11 @@ class Worker:
         self._scopes: set[anyio.CancelScope] = set()
         #: (stream, entry id) of the entries being handled: a claim that returns one is ignored.
         self._handling: set[tuple[str, str]] = set()
-        self._idle: anyio.Event | None = None
+        self._servers = 0
+        self._servers_done = anyio.Event()
+        #: Entries handled and not yet acked, per stream, and whether an ack call is under way.
+        self._unacked: dict[str, list[str]] = {}
+        self._acking = False
 
     def stats(self) -> WorkerStats:
         """The counters so far (a copy)."""
@@ -181,42 +185,56 @@ class Worker:
 
         Those that finish are acked; the others stay pending, for this consumer
         after a restart or for another one after ``claim_after``.
+
+        ``max_in_flight`` handler tasks take the entries from the reading loop
+        one at a time, so reading waits while they are all busy: a worker never
+        holds more entries than it can handle.  Acks are sent together, each
+        batch made of the entries finished while the previous ack was on its way.
         """
         for stream in self.streams:
             await self.engine.ensure_group(stream, self.group)
-        slots = anyio.Semaphore(self._max_in_flight)
-        async with anyio.create_task_group() as handlers:
+        send, receive = anyio.create_memory_object_stream[Inbound](0)
+        self._servers = self._max_in_flight
+        self._servers_done = anyio.Event()
+        async with anyio.create_task_group() as tasks:
+            with receive:
+                for _ in range(self._max_in_flight):
+                    tasks.start_soon(self._serve, receive.clone())
             try:
-                for stream in self.streams:  # 1. this consumer's own pending entries
-                    while entries := await self.engine.read_pending(
-                        stream, self.group, self.consumer, count=self._batch
-                    ):
-                        await self._start(handlers, slots, entries)
-                        if len(entries) < self._batch:
-                            break
-                failures = 0
-                while True:
-                    try:
-                        await self._fetch(handlers, slots)
-                    except Exception as error:  # the engine is down: wait, then read again
-                        failures += 1
-                        delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (failures - 1))
-                        logger.warning(
-                            "Worker %s could not read %s (%s: %s); retrying in %.1f s",
-                            self.consumer,
-                            ", ".join(self.streams),
-                            type(error).__name__,
-                            error,
-                            delay,
-                        )
-                        await anyio.sleep(delay)
-                    else:
-                        failures = 0
+                with send:
+                    await self._read(send)
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._drain()
 
-    async def _fetch(self, handlers: anyio.abc.TaskGroup, slots: anyio.Semaphore) -> None:
+    async def _read(self, send: MemoryObjectSendStream[Inbound]) -> None:
+        for stream in self.streams:  # 1. this consumer's own pending entries
+            while entries := await self.engine.read_pending(
+                stream, self.group, self.consumer, count=self._batch
+            ):
+                await self._hand_over(send, entries)
+                if len(entries) < self._batch:
+                    break
+        failures = 0
+        while True:
+            try:
+                await self._fetch(send)
+            except Exception as error:  # the engine is down: wait, then read again
+                failures += 1
+                delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (failures - 1))
+                logger.warning(
+                    "Worker %s could not read %s (%s: %s); retrying in %.1f s",
+                    self.consumer,
+                    ", ".join(self.streams),
+                    type(error).__name__,
+                    error,
+                    delay,
+                )
+                await anyio.sleep(delay)
+            else:
+                failures = 0
+
+    async def _fetch(self, send: MemoryObjectSendStream[Inbound]) -> None:
         """One round: the entries of consumers gone quiet, then new ones."""
         for stream in self.streams:
             claimed = await self.engine.claim(
@@ -232,49 +250,100 @@ class Worker:
                     inbound.stream,
                     inbound.attempt - 1,
                 )
-            await self._start(handlers, slots, claimed)
+            await self._hand_over(send, claimed)
         entries = await self.engine.read_new(
             self.streams, self.group, self.consumer, count=self._batch, block=self._block
         )
-        await self._start(handlers, slots, entries)
+        await self._hand_over(send, entries)
 
-    async def _start(
-        self,
-        handlers: anyio.abc.TaskGroup,
-        slots: anyio.Semaphore,
-        entries: Sequence[Inbound],
+    async def _hand_over(
+        self, send: MemoryObjectSendStream[Inbound], entries: Sequence[Inbound]
     ) -> None:
         for inbound in entries:
             key = (inbound.stream, inbound.entry_id)
             if key in self._handling:  # claimed back while still being handled here
                 continue
-            await slots.acquire()  # at most max_in_flight at once: backpressure on reading
-            self._stats.in_flight += 1
-            self._handling.add(key)
-            handlers.start_soon(self._handle, inbound, slots)
+            self._handling.add(key)  # before a claim can return it again
+            try:
+                try:
+                    send.send_nowait(inbound)  # to a handler task waiting for one
+                except anyio.WouldBlock:
+                    await send.send(inbound)  # all busy: reading waits (backpressure)
+            except BaseException:  # stopped first: the entry stays pending
+                self._handling.discard(key)
+                raise
 
-    async def _drain(self) -> None:
-        """Wait up to ``grace`` for the in-flight events, then stop the rest (left pending)."""
-        if self._stats.in_flight:
-            self._idle = anyio.Event()
-            with anyio.move_on_after(self._grace):
-                await self._idle.wait()
-        for scope in list(self._scopes):
-            scope.cancel()
-
-    async def _handle(self, inbound: Inbound, slots: anyio.Semaphore) -> None:
+    async def _serve(self, entries: MemoryObjectReceiveStream[Inbound]) -> None:
+        """One handler task: entries one after the other, until reading stops."""
         # Shielded: stopping the worker does not cut a handler short; _drain does, after grace.
-        with anyio.CancelScope(shield=True) as scope:
+        with anyio.CancelScope(shield=True) as scope, entries:
             self._scopes.add(scope)
             try:
-                await self._process(inbound)
+                async for inbound in entries:
+                    self._stats.in_flight += 1
+                    try:
+                        await self._process(inbound)
+                    except Exception:  # the engine failed to take a dead letter or an ack
+                        logger.exception(
+                            "Event %s (%s) of %s stays pending: the engine failed",
+                            inbound.envelope.id,
+                            inbound.envelope.type,
+                            inbound.stream,
+                        )
+                    finally:
+                        self._stats.in_flight -= 1
+                        self._handling.discard((inbound.stream, inbound.entry_id))
             finally:
                 self._scopes.discard(scope)
-                self._handling.discard((inbound.stream, inbound.entry_id))
-                self._stats.in_flight -= 1
-                slots.release()
-                if self._idle is not None and not self._stats.in_flight:
-                    self._idle.set()
+                self._servers -= 1
+                if not self._servers:
+                    self._servers_done.set()
+
+    async def _drain(self) -> None:
+        """Wait up to ``grace`` for the in-flight events, stop the rest (left pending), ack."""
+        with anyio.move_on_after(self._grace):
+            await self._servers_done.wait()
+        for scope in list(self._scopes):
+            scope.cancel()
+        await self._servers_done.wait()
+        with anyio.move_on_after(max(self._grace, 1.0)):  # the engine may be down
+            await self._flush_acks()
+
+    async def _ack(self, stream: str, entry_id: str) -> None:
+        """Ack soon: with the entries finished while an ack call is on its way, if one is."""
+        self._unacked.setdefault(stream, []).append(entry_id)
+        if not self._acking:
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        self._acking = True
+        try:
+            while self._unacked:
+                batch, self._unacked = self._unacked, {}
+                while batch:
+                    stream, entry_ids = next(iter(batch.items()))
+                    try:
+                        await self.engine.ack(stream, self.group, entry_ids)
+                    except Exception as error:
+                        # Handled, not acked: they come back once more (the inbox absorbs them).
+                        logger.warning(
+                            "Worker %s could not ack %s entries of %s (%s: %s); they will be "
+                            "delivered again",
+                            self.consumer,
+                            len(entry_ids),
+                            stream,
+                            type(error).__name__,
+                            error,
+                        )
+                    except BaseException:  # cancelled: what is left goes with the next flush
+                        for left, ids in batch.items():
+                            self._unacked.setdefault(left, []).extend(ids)
+                        raise
+                    else:
+                        self._stats.acked += len(entry_ids)
+                    del batch[stream]
+        finally:
+            self._acking = False
 
     async def _process(self, inbound: Inbound) -> None:
         envelope = inbound.envelope
@@ -321,8 +390,7 @@ class Worker:
                 exc_info=(type(error), error, error.__traceback__),
             )
             return
-        await self.engine.ack(inbound.stream, self.group, [inbound.entry_id])
-        self._stats.acked += 1
+        await self._ack(inbound.stream, inbound.entry_id)
 
     async def _dead_letter(self, inbound: Inbound, reason: str) -> None:
         await self.engine.dead_letter(inbound, self.group, reason)
