@@ -12,7 +12,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from bench import batteries
+from bench import batteries, pipeline
 from bench.adapters.mediator_bus import passthrough
 from bench.baseline import Ping, Tick
 from mediator import LocalEventBus, LocalRequestBus
@@ -94,6 +94,7 @@ async def extra(quick: bool) -> dict[str, Any]:
 
     for name, value in (await batteries.measure(n)).items():
         report[name] = value
+    report.update(await pipeline.measure(quick))
 
     calls = 200_000 if quick else 1_000_000
     report[f"memory growth over {calls:,} calls (bytes)"] = await _memory_growth(calls)
