@@ -73,6 +73,20 @@ async def test_append_returns_ids_in_order_and_read_new_delivers_each_once(
     assert await engine.pending_count("orders", "billing") == 0
 
 
+async def test_lag_counts_the_entries_the_group_has_not_read(engine: Engine) -> None:
+    await engine.append("orders", [envelope(n) for n in range(4)])
+    await engine.ensure_group("orders", "billing")
+    known = await engine.lag("orders", "billing")
+    if known is None:  # an engine that cannot tell says so, always
+        assert await engine.lag("orders", "billing") is None
+        return
+    assert known == 4
+    read = await engine.read_new(["orders"], "billing", "b1", count=3, block=0)
+    assert await engine.lag("orders", "billing") == 1
+    await engine.ack("orders", "billing", [one.entry_id for one in read])
+    assert await engine.lag("orders", "billing") == 1  # acks do not change it: reads do
+
+
 async def test_append_of_nothing_appends_nothing(engine: Engine) -> None:
     await engine.ensure_group("orders", "billing")
     assert await engine.append("orders", []) == []
@@ -254,7 +268,9 @@ async def test_a_cancelled_read_new_delivers_nothing(engine: Engine) -> None:
     assert read.attempt == 1
 
 
-@pytest.mark.parametrize("operation", ["read_new", "read_pending", "claim", "pending_count"])
+@pytest.mark.parametrize(
+    "operation", ["read_new", "read_pending", "claim", "pending_count", "lag"]
+)
 async def test_an_unknown_group_is_an_error_naming_the_fix(engine: Engine, operation: str) -> None:
     await engine.ensure_group("orders", "billing")
     calls = {
@@ -262,6 +278,7 @@ async def test_an_unknown_group_is_an_error_naming_the_fix(engine: Engine, opera
         "read_pending": lambda: engine.read_pending("orders", "biling", "b1", count=1),
         "claim": lambda: engine.claim("orders", "biling", "b1", idle=0.0, count=1),
         "pending_count": lambda: engine.pending_count("orders", "biling"),
+        "lag": lambda: engine.lag("orders", "biling"),
     }
     with pytest.raises(GroupNotFoundError) as caught:
         await calls[operation]()

@@ -91,3 +91,10 @@ class Engine(Protocol):
     async def pending_count(self, stream: str, group: str) -> int:
         """How many entries the group has delivered and not acked."""
         ...
+
+    async def lag(self, stream: str, group: str) -> int | None:
+        """How many entries of the stream the group has not read yet; None if unknown.
+
+        Redis 7 knows it (``XINFO GROUPS``); an engine that cannot tell says None.
+        """
+        ...

@@ -166,6 +166,11 @@ class MemoryEngine:
         await self._enter()
         return len(self._group(stream, group, "pending_count")[1].pending)
 
+    async def lag(self, stream: str, group: str) -> int | None:
+        await self._enter()
+        found, state = self._group(stream, group, "lag")
+        return len(found.entries) - state.position
+
     # -- the steps, synchronous so that none is cancelled half-way ---------------------------
 
     async def _enter(self) -> None:

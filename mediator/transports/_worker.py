@@ -17,6 +17,7 @@ that cannot be decoded goes there at once.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -39,11 +40,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Delivery", "Worker", "WorkerStats"]
 
+#: An entry for a handler task, the event to wait for first, and the one to set when done.
+_Job = tuple[Inbound, "anyio.Event | None", "anyio.Event | None"]
+
 logger = logging.getLogger("mediator.transports")
 
 #: Reading again after an engine error: the first wait, doubled each time, up to the cap.
 _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 5.0
+#: Seconds between two questions to the engine about the lag.
+_LAG_EVERY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +75,20 @@ class Delivery:
 class WorkerStats:
     """Counters since the worker started (``worker.stats()`` returns a copy)."""
 
+    #: Entries handed to the handlers (redeliveries included).
     delivered: int = 0
     acked: int = 0
+    #: Deliveries whose handlers failed (each is retried, or dead-lettered at the last attempt).
     failed: int = 0
+    #: Deliveries after the first of an entry: a retry, or a dead consumer's entry taken over.
+    retried: int = 0
+    #: Entries taken over from consumers gone quiet (``claim_after``).
     claimed: int = 0
     dead_lettered: int = 0
     in_flight: int = 0
+    #: Entries of the streams not read by the group yet, as of the last second
+    #: or so; None while the engine has not told (or cannot tell).
+    lag: int | None = None
 
 
 class Worker:
@@ -161,16 +175,19 @@ class Worker:
         self._scopes: set[anyio.CancelScope] = set()
         #: (stream, entry id) of the entries being handled: a claim that returns one is ignored.
         self._handling: set[tuple[str, str]] = set()
+        self._next_lag = -math.inf
         self._servers = 0
         self._servers_done = anyio.Event()
         #: Entries handled and not yet acked, per stream, and whether an ack call is under way.
         self._unacked: dict[str, list[str]] = {}
+        self._queued: set[tuple[str, str]] = set()
+        #: (stream, partition key) -> set when the latest entry handed over with that key is done.
+        self._last_of_key: dict[tuple[str, str], anyio.Event] = {}
         self._acking = False
 
     def stats(self) -> WorkerStats:
         """The counters so far (a copy)."""
-        s = self._stats
-        return WorkerStats(s.delivered, s.acked, s.failed, s.claimed, s.dead_lettered, s.in_flight)
+        return copy.copy(self._stats)
 
     def __repr__(self) -> str:
         return (
@@ -193,7 +210,7 @@ class Worker:
         """
         for stream in self.streams:
             await self.engine.ensure_group(stream, self.group)
-        send, receive = anyio.create_memory_object_stream[Inbound](0)
+        send, receive = anyio.create_memory_object_stream[_Job](0)
         self._servers = self._max_in_flight
         self._servers_done = anyio.Event()
         async with anyio.create_task_group() as tasks:
@@ -207,7 +224,7 @@ class Worker:
                 with anyio.CancelScope(shield=True):
                     await self._drain()
 
-    async def _read(self, send: MemoryObjectSendStream[Inbound]) -> None:
+    async def _read(self, send: MemoryObjectSendStream[_Job]) -> None:
         for stream in self.streams:  # 1. this consumer's own pending entries
             while entries := await self.engine.read_pending(
                 stream, self.group, self.consumer, count=self._batch
@@ -234,7 +251,7 @@ class Worker:
             else:
                 failures = 0
 
-    async def _fetch(self, send: MemoryObjectSendStream[Inbound]) -> None:
+    async def _fetch(self, send: MemoryObjectSendStream[_Job]) -> None:
         """One round: the entries of consumers gone quiet, then new ones."""
         for stream in self.streams:
             claimed = await self.engine.claim(
@@ -255,33 +272,68 @@ class Worker:
             self.streams, self.group, self.consumer, count=self._batch, block=self._block
         )
         await self._hand_over(send, entries)
+        now = anyio.current_time()
+        if now >= self._next_lag:
+            self._next_lag = now + _LAG_EVERY
+            self._stats.lag = await self._lag()
+
+    async def _lag(self) -> int | None:
+        total = 0
+        for stream in self.streams:
+            lag = await self.engine.lag(stream, self.group)
+            if lag is None:
+                return None
+            total += lag
+        return total
 
     async def _hand_over(
-        self, send: MemoryObjectSendStream[Inbound], entries: Sequence[Inbound]
+        self, send: MemoryObjectSendStream[_Job], entries: Sequence[Inbound]
     ) -> None:
         for inbound in entries:
             key = (inbound.stream, inbound.entry_id)
             if key in self._handling:  # claimed back while still being handled here
                 continue
             self._handling.add(key)  # before a claim can return it again
+            job = self._job(inbound)
             try:
                 try:
-                    send.send_nowait(inbound)  # to a handler task waiting for one
+                    send.send_nowait(job)  # to a handler task waiting for one
                 except anyio.WouldBlock:
-                    await send.send(inbound)  # all busy: reading waits (backpressure)
+                    await send.send(job)  # all busy: reading waits (backpressure)
             except BaseException:  # stopped first: the entry stays pending
                 self._handling.discard(key)
+                self._finished(job)
                 raise
 
-    async def _serve(self, entries: MemoryObjectReceiveStream[Inbound]) -> None:
+    def _job(self, inbound: Inbound) -> _Job:
+        """The entry, and for a partition key the event its previous entry sets when done."""
+        if inbound.envelope.key is None:
+            return inbound, None, None
+        key = (inbound.stream, inbound.envelope.key)
+        after = self._last_of_key.get(key)
+        done = self._last_of_key[key] = anyio.Event()
+        return inbound, after, done
+
+    def _finished(self, job: _Job) -> None:
+        inbound, _, done = job
+        key = inbound.envelope.key
+        if done is not None and key is not None:
+            done.set()
+            if self._last_of_key.get((inbound.stream, key)) is done:
+                del self._last_of_key[(inbound.stream, key)]
+
+    async def _serve(self, entries: MemoryObjectReceiveStream[_Job]) -> None:
         """One handler task: entries one after the other, until reading stops."""
         # Shielded: stopping the worker does not cut a handler short; _drain does, after grace.
         with anyio.CancelScope(shield=True) as scope, entries:
             self._scopes.add(scope)
             try:
-                async for inbound in entries:
+                async for job in entries:
+                    inbound, after, _ = job
                     self._stats.in_flight += 1
                     try:
+                        if after is not None:  # the key's previous entry first: order per key
+                            await after.wait()
                         await self._process(inbound)
                     except Exception:  # the engine failed to take a dead letter or an ack
                         logger.exception(
@@ -292,7 +344,10 @@ class Worker:
                         )
                     finally:
                         self._stats.in_flight -= 1
-                        self._handling.discard((inbound.stream, inbound.entry_id))
+                        self._finished(job)
+                        key = (inbound.stream, inbound.entry_id)
+                        if key not in self._queued:  # else the ack's flush lets it go
+                            self._handling.discard(key)
             finally:
                 self._scopes.discard(scope)
                 self._servers -= 1
@@ -312,7 +367,9 @@ class Worker:
     async def _ack(self, stream: str, entry_id: str) -> None:
         """Ack soon: with the entries finished while an ack call is on its way, if one is."""
         self._unacked.setdefault(stream, []).append(entry_id)
-        if not self._acking:
+        if self._acking:
+            self._queued.add((stream, entry_id))  # a claim must not return it before its ack
+        else:
             await self._flush_acks()
 
     async def _flush_acks(self) -> None:
@@ -342,12 +399,17 @@ class Worker:
                     else:
                         self._stats.acked += len(entry_ids)
                     del batch[stream]
+                    for entry_id in entry_ids:
+                        self._queued.discard((stream, entry_id))
+                        self._handling.discard((stream, entry_id))
         finally:
             self._acking = False
 
     async def _process(self, inbound: Inbound) -> None:
         envelope = inbound.envelope
         self._stats.delivered += 1
+        if inbound.attempt > 1:
+            self._stats.retried += 1
         if inbound.attempt > self._max_deliveries:
             await self._dead_letter(
                 inbound, f"delivered {inbound.attempt - 1} times without being acked"
