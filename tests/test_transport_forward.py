@@ -295,3 +295,18 @@ def test_traceparent_inside_an_opentelemetry_span(
         f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
     )
     assert "traceparent" not in outside
+
+
+def test_the_outbox_checks_the_codec_at_set_up(tmp_path: Path) -> None:
+    from mediator.transports import FieldTypeError
+
+    bad = EventTypes()
+
+    @bad.register(name="orders.weird")
+    @dataclass
+    class Weird:
+        handle: sqlite3.Connection
+
+    with pytest.raises(FieldTypeError) as caught:
+        SqliteOutbox(JsonCodec(bad), database=tmp_path / "x.db")
+    assert caught.value.field == "handle"

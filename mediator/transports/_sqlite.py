@@ -95,6 +95,9 @@ class SqliteOutbox:
     ) -> None:
         if not _NAME.match(str(table)):
             raise OutboxError("SqliteOutbox()", "table", option="table", value=table)
+        check = getattr(codec, "check", None)
+        if callable(check):  # JsonCodec: a field type it cannot encode fails here, at set-up
+            check()
         self.codec = codec
         self.table = table
         self._database = database
