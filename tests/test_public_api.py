@@ -26,6 +26,7 @@ PUBLIC_MODULES = [
     "mediator.modifiers",
     "mediator.testing",
     "mediator.transports",
+    "mediator.transports.redis",
 ]
 
 

@@ -1,0 +1,505 @@
+"""`RedisEngine`: the transport on Redis Streams and consumer groups.
+
+Each `Engine` method is one Redis command or one round trip: XADD in a
+pipeline, XGROUP CREATE from id ``0`` (never ``$``: a group made after the
+appends still gets them), XREADGROUP with ``0`` for a consumer's own pending
+entries and with ``>`` and a bounded BLOCK for new ones, XAUTOCLAIM for the
+entries of consumers gone quiet, XACK, and MULTI/EXEC around XADD + XACK
+for a dead letter.  Delivery counts come from XPENDING, which Redis keeps
+in the pending-entries list: it survives a restart of Redis with AOF.
+
+This module (through `mediator.transports.redis`) is the only one that
+imports ``redis``, installed by ``pip install 'mediator-bus[redis]'``.  redis-py is asyncio-only:
+under anyio's trio backend the engine refuses to run, with a clear error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sys
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from .._errors import GroupNotFoundError, MediatorError
+from ._engine import DeadLetter, Inbound
+from ._envelope import Envelope
+
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialWithJitterBackoff
+    from redis.exceptions import ResponseError
+except ImportError as missing:  # pragma: no cover - the extra is installed for the tests
+    raise ImportError(
+        "mediator.transports.redis needs redis-py: pip install 'mediator-bus[redis]'"
+    ) from missing
+
+__all__ = ["RedisEngine", "RedisEngineError", "RedisEngineProblem"]
+
+logger = logging.getLogger("mediator.transports")
+
+#: The envelope's fields in a stream entry (readable with redis-cli).
+_ID, _TYPE, _VERSION, _AT, _KEY, _HEADERS, _CONTENT, _PAYLOAD = (
+    b"id",
+    b"type",
+    b"version",
+    b"occurred_at",
+    b"key",
+    b"headers",
+    b"content_type",
+    b"payload",
+)
+#: A dead letter's own fields, beside the envelope's.
+_ORIGINAL, _GROUP, _ATTEMPTS, _REASON = b"original_id", b"group", b"attempts", b"reason"
+_DEFAULT_CONTENT = "application/json"
+
+RedisEngineProblem = Literal["trio", "option", "client", "partitions", "partition"]
+
+
+class RedisEngineError(MediatorError, RuntimeError, ValueError):
+    """A `RedisEngine` is set up or used wrongly.
+
+    Attributes:
+        problem: ``"trio"`` (redis-py needs asyncio), ``"option"`` (a bad
+            number), ``"client"`` (both ``client`` and ``url``), ``"partitions"``
+            (a bad partition count), ``"partition"`` (a partition that does not exist).
+        option: the argument at fault.
+        value: what it was given.
+    """
+
+    def __init__(self, problem: RedisEngineProblem, *, option: str, value: object) -> None:
+        super().__init__()
+        self.problem: RedisEngineProblem = problem
+        self.option = option
+        self.value = value
+        what, tip = {
+            "trio": (
+                "RedisEngine runs on anyio's asyncio backend only: redis-py is asyncio-only, "
+                f"and this code runs on {value}",
+                "run the worker and the relay with anyio.run(main) (asyncio, the default) or "
+                "`python -m mediator worker --backend asyncio`; the rest of mediator runs on trio",
+            ),
+            "option": (
+                f"RedisEngine(): {option}={value!r} is not a positive finite number",
+                "pass seconds or counts such as timeout=5.0, retries=3, trim_every=60",
+            ),
+            "client": (
+                "RedisEngine(): pass either client= (your own redis.asyncio.Redis) or url=, "
+                "not both",
+                "RedisEngine(url='redis://localhost:6379/0')",
+            ),
+            "partitions": (
+                f"RedisEngine(): partitions[{option!r}]={value!r} is not a count of 1 or more",
+                "pass partitions={'orders': 8}: 'orders' is then appended to 'orders:{0}' ... "
+                "'orders:{7}', chosen from each envelope's partition key",
+            ),
+            "partition": (
+                f"RedisEngine.streams({option!r}): partition {value!r} does not exist",
+                "pass partition numbers from 0 to the stream's partition count minus one",
+            ),
+        }[problem]
+        self._say(f"{what}.", tip)
+
+
+def _positive(option: str, given: float) -> float:
+    value: object = given  # checked, whatever typed
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise RedisEngineError("option", option=option, value=value)
+    return float(value)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisEngine:
+    """An `Engine` on Redis Streams (Redis 7 or later, or Valkey).
+
+    Args:
+        url: where Redis is (``redis://host:6379/0``, ``rediss://`` for TLS);
+            the default is the local server.
+        client: or a ``redis.asyncio.Redis`` of your own, made with
+            ``decode_responses=False`` (the engine does not close it).
+        partitions: logical streams split into that many partition streams,
+            ``{"orders": 8}``: appending to ``"orders"`` writes each envelope
+            to ``orders:{k}`` with ``k`` chosen from its partition key, so
+            order holds per key; workers read `streams` ("orders" expanded,
+            or a subset of its partitions).  The hash tag ``{k}`` puts a
+            partition and its dead letters on one Redis Cluster slot.
+        retention: how long entries stay in a stream once every group has
+            read and acked them (seconds or a timedelta; ``None``: forever).
+            Trimming is approximate and never removes an entry that a group
+            has not read yet or still has pending.
+        trim_every: seconds between two trims of a stream, done on append.
+        timeout: seconds a command waits for its connection and its reply
+            (beyond its own BLOCK time): a call to a dead broker fails within
+            about ``timeout * (retries + 1)`` seconds plus the backoff, and the
+            relay and the worker retry with their own capped backoff.
+        retries: attempts after the first for a command that lost its
+            connection, with exponential backoff and jitter capped at 1 s.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: aioredis.Redis | None = None,
+        partitions: Mapping[str, int] | None = None,
+        retention: float | timedelta | None = timedelta(days=1),
+        trim_every: float = 60.0,
+        timeout: float = 5.0,
+        retries: int = 3,
+    ) -> None:
+        _check_backend()
+        if client is not None and url is not None:
+            raise RedisEngineError("client", option="client", value=client)
+        self._timeout = _positive("timeout", timeout)
+        tries: object = retries
+        if isinstance(tries, bool) or not isinstance(tries, int) or retries < 0:
+            raise RedisEngineError("option", option="retries", value=retries)
+        self._trim_every = _positive("trim_every", trim_every)
+        if isinstance(retention, timedelta):
+            retention = retention.total_seconds()
+        self._retention = None if retention is None else _positive("retention", retention)
+        self._partitions: dict[str, int] = {}
+        for stream, count in (partitions or {}).items():
+            given: object = count
+            if isinstance(given, bool) or not isinstance(given, int) or count < 1:
+                raise RedisEngineError("partitions", option=stream, value=count)
+            self._partitions[stream] = count
+        self.url = url or "redis://127.0.0.1:6379/0"
+        self._own = client is None
+        # redis-py's replies are loosely typed: the engine reads them as what Redis sends.
+        self._client: Any = client or aioredis.Redis.from_url(
+            self.url,
+            decode_responses=False,
+            socket_timeout=self._timeout,
+            socket_connect_timeout=self._timeout,
+            retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), retries),
+            retry_on_timeout=True,
+            health_check_interval=30,
+        )
+        self._trimmed: dict[str, float] = {}
+        self._cursors: dict[tuple[str, str], bytes] = {}
+
+    def __repr__(self) -> str:
+        partitions = f", partitions={self._partitions}" if self._partitions else ""
+        return f"RedisEngine({self.url!r}{partitions})"
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The redis-py client, for your own commands."""
+        client: aioredis.Redis = self._client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the connections (a client passed in is left open)."""
+        if self._own:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> RedisEngine:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- partitions --------------------------------------------------------------------
+
+    def streams(self, stream: str, partitions: Sequence[int] | None = None) -> list[str]:
+        """The Redis streams behind ``stream``: its partitions (``partitions`` only), or itself."""
+        count = self._partitions.get(stream)
+        if count is None:
+            return [stream]
+        chosen = range(count) if partitions is None else partitions
+        for number in chosen:
+            given: object = number
+            if isinstance(given, bool) or not isinstance(given, int) or not 0 <= number < count:
+                raise RedisEngineError("partition", option=stream, value=number)
+        return [f"{stream}:{{{number}}}" for number in chosen]
+
+    def partition_of(self, stream: str, envelope: Envelope) -> str:
+        """The Redis stream ``envelope`` goes to: from its key (its id without one)."""
+        count = self._partitions.get(stream)
+        if count is None:
+            return stream
+        basis = envelope.key if envelope.key is not None else envelope.id
+        return f"{stream}:{{{zlib.crc32(basis.encode()) % count}}}"
+
+    # -- the Engine protocol -----------------------------------------------------------
+
+    async def append(self, stream: str, envelopes: Sequence[Envelope]) -> list[str]:
+        _check_backend()
+        if not envelopes:
+            return []
+        targets = [self.partition_of(stream, envelope) for envelope in envelopes]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for target, envelope in zip(targets, envelopes, strict=True):
+                pipe.xadd(target, _fields(envelope))
+            ids = await pipe.execute()
+        await self._maybe_trim(set(targets))
+        return [_text(entry_id) for entry_id in ids]
+
+    async def ensure_group(self, stream: str, group: str) -> None:
+        _check_backend()
+        try:
+            await self._client.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def read_pending(
+        self, stream: str, group: str, consumer: str, *, count: int
+    ) -> list[Inbound]:
+        _check_backend()
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.xreadgroup(group, consumer, {stream: "0"}, count=count)
+            pipe.xpending_range(stream, group, "-", "+", count, consumername=consumer)
+            try:
+                read, pending = await pipe.execute()
+            except ResponseError as error:
+                raise await self._no_group(error, stream, group, "read_pending") from None
+        attempts = {row["message_id"]: int(row["times_delivered"]) for row in pending}
+        return self._inbound(stream, read[0][1] if read else [], attempts)
+
+    async def claim(
+        self, stream: str, group: str, consumer: str, *, idle: float, count: int
+    ) -> list[Inbound]:
+        _check_backend()
+        cursor = self._cursors.get((stream, group), b"0-0")
+        try:
+            reply = await self._client.xautoclaim(
+                stream, group, consumer, int(idle * 1000), cursor, count=count
+            )
+        except ResponseError as error:
+            raise await self._no_group(error, stream, group, "claim") from None
+        cursor, entries = reply[0], reply[1]
+        self._cursors[(stream, group)] = cursor  # "0-0" again once the whole list was scanned
+        deleted = reply[2] if len(reply) > 2 else []
+        if deleted:  # trimmed away while pending: Redis drops them from the list
+            logger.warning(
+                "Entries %s of %s were pending for group %s but are gone from the stream "
+                "(trimmed): nothing to deliver",
+                ", ".join(_text(entry_id) for entry_id in deleted),
+                stream,
+                group,
+            )
+        entries = [(entry_id, fields) for entry_id, fields in entries if fields]
+        if not entries:
+            return []
+        pending = await self._client.xpending_range(
+            stream, group, entries[0][0], entries[-1][0], len(entries), consumername=consumer
+        )
+        attempts = {row["message_id"]: int(row["times_delivered"]) for row in pending}
+        return self._inbound(stream, entries, attempts)
+
+    async def read_new(
+        self, streams: Sequence[str], group: str, consumer: str, *, count: int, block: float
+    ) -> list[Inbound]:
+        _check_backend()
+        wanted = dict.fromkeys(streams, ">")
+        # BLOCK 0 would wait for ever: no wait at all is no BLOCK.
+        milliseconds = int(block * 1000) if block > 0 else None
+        try:
+            reply = await self._client.xreadgroup(
+                group, consumer, wanted, count=count, block=milliseconds
+            )
+        except ResponseError as error:
+            raise await self._no_group(error, None, group, "read_new", streams) from None
+        taken: list[Inbound] = []
+        for name, entries in reply or []:
+            taken += self._inbound(_text(name), entries, {})
+        return taken  # up to count per stream: every entry read is pending now, so all are kept
+
+    async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+        _check_backend()
+        if entry_ids:
+            await self._client.xack(stream, group, *entry_ids)
+
+    async def dead_letter(self, inbound: Inbound, group: str, reason: str) -> None:
+        _check_backend()
+        fields = _fields(inbound.envelope)
+        fields[_ORIGINAL] = inbound.entry_id.encode()
+        fields[_GROUP] = group.encode()
+        fields[_ATTEMPTS] = str(inbound.attempt).encode()
+        fields[_REASON] = reason.encode()
+        async with self._client.pipeline(transaction=True) as pipe:  # MULTI/EXEC: both or neither
+            pipe.xadd(f"{inbound.stream}:dead", fields)
+            pipe.xack(inbound.stream, group, inbound.entry_id)
+            await pipe.execute()
+
+    async def dead_letters(self, stream: str) -> list[DeadLetter]:
+        _check_backend()
+        letters = []
+        for _, fields in await self._client.xrange(f"{stream}:dead"):
+            letters.append(
+                DeadLetter(
+                    stream=stream,
+                    entry_id=_text(fields[_ORIGINAL]),
+                    envelope=_envelope(fields),
+                    group=_text(fields[_GROUP]),
+                    attempts=int(fields[_ATTEMPTS]),
+                    reason=_text(fields[_REASON]),
+                )
+            )
+        return letters
+
+    async def pending_count(self, stream: str, group: str) -> int:
+        _check_backend()
+        try:
+            summary = await self._client.xpending(stream, group)
+        except ResponseError as error:
+            raise await self._no_group(error, stream, group, "pending_count") from None
+        return int(summary["pending"])
+
+    async def lag(self, stream: str, group: str) -> int | None:
+        _check_backend()
+        try:
+            groups = await self._client.xinfo_groups(stream)
+        except ResponseError as error:
+            raise await self._no_group(error, stream, group, "lag") from None
+        for info in groups:
+            if _text(info["name"]) == group:
+                lag = info.get("lag")
+                return None if lag is None else int(lag)
+        raise GroupNotFoundError(stream, group, "lag", [_text(info["name"]) for info in groups])
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def trim(self, stream: str) -> int:
+        """Trim ``stream`` to its retention, never past what a group has not read or acked.
+
+        Returns how many entries Redis removed (approximate trimming removes
+        whole nodes, so possibly none).  `append` calls it every ``trim_every``
+        seconds per stream.
+        """
+        _check_backend()
+        if self._retention is None:
+            return 0
+        floor = f"{int((time.time() - self._retention) * 1000)}-0"
+        try:
+            groups = await self._client.xinfo_groups(stream)
+        except ResponseError:  # no such stream yet
+            return 0
+        for info in groups:
+            # Not past the group's first unread entry...
+            floor = min(floor, _next_id(_text(info["last-delivered-id"])), key=_id_key)
+            if int(info["pending"]):  # ...nor past its oldest pending one.
+                summary = await self._client.xpending(stream, _text(info["name"]))
+                if summary["min"] is not None:
+                    floor = min(floor, _text(summary["min"]), key=_id_key)
+        removed = await self._client.xtrim(stream, minid=floor, approximate=True)
+        return int(removed)
+
+    async def _maybe_trim(self, streams: set[str]) -> None:
+        if self._retention is None:
+            return
+        now = time.monotonic()
+        for stream in streams:
+            if now - self._trimmed.get(stream, -math.inf) >= self._trim_every:
+                self._trimmed[stream] = now
+                try:
+                    await self.trim(stream)
+                except Exception as error:  # trimming is housekeeping: never fail an append
+                    logger.warning("Could not trim %s: %s: %s", stream, type(error).__name__, error)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _inbound(
+        self,
+        stream: str,
+        entries: Sequence[tuple[bytes, Mapping[bytes, bytes]]],
+        attempts: Mapping[bytes, int],
+    ) -> list[Inbound]:
+        return [
+            Inbound(stream, _text(entry_id), _envelope(fields), attempts.get(entry_id, 1))
+            for entry_id, fields in entries
+        ]
+
+    async def _no_group(
+        self,
+        error: ResponseError,
+        stream: str | None,
+        group: str,
+        operation: str,
+        streams: Sequence[str] = (),
+    ) -> Exception:
+        """A NOGROUP reply as a `GroupNotFoundError` naming the groups the stream has."""
+        if "NOGROUP" not in str(error):
+            return error
+        for name in [stream] if stream is not None else list(streams):
+            try:
+                known = [_text(info["name"]) for info in await self._client.xinfo_groups(name)]
+            except ResponseError:  # the stream does not exist
+                known = []
+            if group not in known:
+                return GroupNotFoundError(name, group, operation, known)
+        return GroupNotFoundError(stream or streams[0], group, operation)
+
+
+def _check_backend() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        trio = sys.modules.get("trio")
+        if trio is None:  # made outside any event loop: checked again on use
+            return
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            return
+        raise RedisEngineError("trio", option="backend", value="trio") from None
+
+
+def _fields(envelope: Envelope) -> dict[bytes, bytes]:
+    fields = {
+        _ID: envelope.id.encode(),
+        _TYPE: envelope.type.encode(),
+        _VERSION: str(envelope.version).encode(),
+        _AT: envelope.occurred_at.isoformat().encode(),
+    }
+    if envelope.key is not None:
+        fields[_KEY] = envelope.key.encode()
+    if envelope.headers:
+        fields[_HEADERS] = json.dumps(dict(envelope.headers), separators=(",", ":")).encode()
+    if envelope.content_type != _DEFAULT_CONTENT:
+        fields[_CONTENT] = envelope.content_type.encode()
+    fields[_PAYLOAD] = envelope.payload
+    return fields
+
+
+def _envelope(fields: Mapping[bytes, bytes]) -> Envelope:
+    headers: Any = fields.get(_HEADERS)
+    key = fields.get(_KEY)
+    content = fields.get(_CONTENT)
+    return Envelope(
+        id=fields[_ID].decode(),
+        type=fields[_TYPE].decode(),
+        version=int(fields[_VERSION]),
+        occurred_at=datetime.fromisoformat(fields[_AT].decode()),
+        payload=bytes(fields[_PAYLOAD]),
+        key=None if key is None else key.decode(),
+        headers=json.loads(headers) if headers else {},
+        content_type=_DEFAULT_CONTENT if content is None else content.decode(),
+    )
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition("-")
+    return int(millis), int(sequence or 0)
+
+
+def _next_id(entry_id: str) -> str:
+    """The smallest id after ``entry_id``: MINID keeps entries at or above it."""
+    millis, sequence = _id_key(entry_id)
+    return f"{millis}-{sequence + 1}"
