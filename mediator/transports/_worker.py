@@ -176,6 +176,7 @@ class Worker:
         #: (stream, entry id) of the entries being handled: a claim that returns one is ignored.
         self._handling: set[tuple[str, str]] = set()
         self._next_lag = -math.inf
+        self._stopping = False
         self._servers = 0
         self._servers_done = anyio.Event()
         #: Entries handled and not yet acked, per stream, and whether an ack call is under way.
@@ -210,7 +211,14 @@ class Worker:
         """
         for stream in self.streams:
             await self.engine.ensure_group(stream, self.group)
-        send, receive = anyio.create_memory_object_stream[_Job](0)
+        # A buffer of max_in_flight entries: a handler task that finishes one takes the
+        # next without waiting for the reader, and the reader fills it a batch at a time.
+        send, receive = anyio.create_memory_object_stream[_Job](self._max_in_flight)
+        self._stopping = False
+        # A worker run again starts clean: what a stopped run held is pending in the engine.
+        self._handling.clear()
+        self._last_of_key.clear()
+        self._queued.clear()
         self._servers = self._max_in_flight
         self._servers_done = anyio.Event()
         async with anyio.create_task_group() as tasks:
@@ -297,9 +305,9 @@ class Worker:
             job = self._job(inbound)
             try:
                 try:
-                    send.send_nowait(job)  # to a handler task waiting for one
+                    send.send_nowait(job)  # a handler task or the buffer takes it
                 except anyio.WouldBlock:
-                    await send.send(job)  # all busy: reading waits (backpressure)
+                    await send.send(job)  # all busy, buffer full: reading waits (backpressure)
             except BaseException:  # stopped first: the entry stays pending
                 self._handling.discard(key)
                 self._finished(job)
@@ -328,7 +336,16 @@ class Worker:
         with anyio.CancelScope(shield=True) as scope, entries:
             self._scopes.add(scope)
             try:
-                async for job in entries:
+                while not self._stopping:  # once stopping, what is buffered stays pending
+                    try:
+                        job = entries.receive_nowait()  # buffered: no trip through the loop
+                    except anyio.WouldBlock:
+                        try:
+                            job = await entries.receive()
+                        except anyio.EndOfStream:
+                            break
+                    except anyio.EndOfStream:
+                        break
                     inbound, after, _ = job
                     self._stats.in_flight += 1
                     try:
@@ -356,6 +373,7 @@ class Worker:
 
     async def _drain(self) -> None:
         """Wait up to ``grace`` for the in-flight events, stop the rest (left pending), ack."""
+        self._stopping = True
         with anyio.move_on_after(self._grace):
             await self._servers_done.wait()
         for scope in list(self._scopes):

@@ -1,0 +1,308 @@
+"""The transport's throughput on a real Redis: events per second, beside what else one could run.
+
+    python -m bench.transport                       # starts its own redis-server
+    python -m bench.transport --url redis://host:6379/0
+    python -m bench.transport --quick --markdown
+    python -m bench.transport --install-faststream  # first: FastStream into bench/.peers/
+
+On loopback, in one process each (the Python process is the limit, not Redis):
+
+- **ours**: outbox (SQLite, prefilled) -> `Relay` -> `RedisEngine` -> `Worker`
+  -> a no-op handler, one handler call per event, at least once (acks after
+  the handler), with and without the inbox; and its two halves alone;
+- **bare ceiling**: a minimal redis-py loop, XADD in pipelines of 100 and
+  XREADGROUP COUNT 100 with one XACK per batch, running side by side;
+- **FastStream**: its Redis Streams subscriber in a consumer group, acking
+  each message (and its batch subscriber, whose handler gets a list), in its
+  own process from its own folder.
+
+Each figure is the median of three runs (one with ``--quick``).  The
+benchmark measures and reports; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as `python bench/transport.py`
+    sys.path.insert(0, str(ROOT))
+
+from bench.pipeline import Placed, types  # noqa: E402
+from mediator import LocalEventBus  # noqa: E402
+from mediator.transports import (  # noqa: E402
+    JsonCodec,
+    Relay,
+    SqliteInbox,
+    SqliteOutbox,
+    Worker,
+    idempotent,
+)
+from mediator.transports.redis import RedisEngine  # noqa: E402
+
+PEER = ROOT / "bench" / ".peers" / "faststream"
+FASTSTREAM = "faststream[redis]==0.7.8"
+codec = JsonCodec(types)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+@contextlib.contextmanager
+def _redis_server() -> Iterator[str]:
+    """A redis-server of our own on a free port (the tests' helper), without persistence."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from redis_server import RedisServer  # the tests' server: free port, its own folder
+
+    with tempfile.TemporaryDirectory() as folder:
+        server = RedisServer(Path(folder))
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+class _Counting(RedisEngine):
+    """The Redis engine, which says when ``n`` entries have been acked."""
+
+    def __init__(self, url: str, n: int) -> None:
+        super().__init__(url, retention=None)
+        self.left = n
+        self.done = asyncio.Event()
+
+    async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+        await super().ack(stream, group, entry_ids)
+        self.left -= len(entry_ids)
+        if self.left <= 0:
+            self.done.set()
+
+
+class _Run:
+    """Fresh stream and databases for one measured run."""
+
+    def __init__(self, url: str, folder: Path, n: int) -> None:
+        self.n = n
+        self.stream = f"bench-{uuid.uuid4().hex[:8]}"
+        place = Path(tempfile.mkdtemp(dir=folder))
+        producer, consumer = place / "producer.db", place / "consumer.db"
+        self.outbox = SqliteOutbox(codec, connect=lambda: _connect(producer))
+        self.inbox = SqliteInbox(connect=lambda: _connect(consumer))
+        with contextlib.closing(_connect(consumer)) as connection:
+            self.inbox.create(connection)
+        with contextlib.closing(_connect(producer)) as connection:
+            self.outbox.create(connection)
+            for first in range(0, n, 100):
+                with connection:
+                    events = [Placed(i, "acme", 9.5) for i in range(first, min(n, first + 100))]
+                    self.outbox.put(connection, *events, stream=self.stream)
+        self.engine = _Counting(url, n)
+
+    def worker(self, *, inbox: bool) -> Worker:
+        bus = LocalEventBus(modifiers=[idempotent(self.inbox, connection="db")] if inbox else [])
+        if inbox:
+
+            @bus.register
+            async def noop_in_transaction(event: Placed, db: sqlite3.Connection) -> None:
+                return None
+
+        else:
+
+            @bus.register
+            async def noop(event: Placed) -> None:
+                return None
+
+        return Worker(
+            self.engine, codec, bus, streams=self.stream, group="bench", batch=100, block=0.05
+        )
+
+    async def acked_all(self, worker: Worker) -> None:
+        await self.engine.done.wait()
+
+    async def close(self) -> None:
+        await self.engine.client.delete(self.stream)
+        await self.engine.aclose()
+        self.inbox.close()
+
+
+async def _pipeline(run: _Run, *, inbox: bool) -> float:
+    worker = run.worker(inbox=inbox)
+    relay = Relay(run.outbox, run.engine, batch=500, poll=0.01)
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(worker.run())]
+    await run.acked_all(worker)
+    elapsed = time.perf_counter() - started
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return elapsed
+
+
+async def _relay_alone(run: _Run) -> float:
+    relay = Relay(run.outbox, run.engine, batch=500)
+    started = time.perf_counter()
+    while await relay.run_once():
+        pass
+    return time.perf_counter() - started
+
+
+async def _worker_alone(run: _Run) -> float:
+    while await Relay(run.outbox, run.engine, batch=500).run_once():
+        pass
+    worker = run.worker(inbox=False)
+    started = time.perf_counter()
+    task = asyncio.create_task(worker.run())
+    await run.acked_all(worker)
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return elapsed
+
+
+async def _bare(url: str, n: int) -> float:
+    """The ceiling: the least a Python process can do for at-least-once delivery."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    stream = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    await client.xgroup_create(stream, "bench", id="0", mkstream=True)
+    payload = json.dumps({"order_id": 1, "customer": "acme", "total": 9.5}).encode()
+
+    async def produce() -> None:
+        for first in range(0, n, 100):
+            async with client.pipeline(transaction=False) as pipe:
+                for _ in range(first, min(n, first + 100)):
+                    pipe.xadd(stream, {"payload": payload})
+                await pipe.execute()
+
+    async def consume() -> None:
+        seen = 0
+        while seen < n:
+            reply = await client.xreadgroup("bench", "c1", {stream: ">"}, count=100, block=50)
+            for _, entries in reply or []:
+                for _entry_id, fields in entries:
+                    json.loads(fields[b"payload"])  # the least a consumer does: decode
+                await client.xack(stream, "bench", *[entry_id for entry_id, _ in entries])
+                seen += len(entries)
+
+    started = time.perf_counter()
+    await asyncio.gather(produce(), consume())
+    elapsed = time.perf_counter() - started
+    await client.delete(stream)
+    await client.aclose()
+    return n / elapsed
+
+
+def _faststream(url: str, n: int, mode: str) -> float | str:
+    if not PEER.exists():
+        return "not installed (python -m bench.transport --install-faststream)"
+    script = ROOT / "bench" / "faststream_redis.py"
+    done = subprocess.run(
+        [sys.executable, "-S", str(script), str(PEER), url, str(n), mode],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode:
+        return f"failed: {done.stderr.strip()[-300:]}"
+    rate: float = json.loads(done.stdout.strip().splitlines()[-1])["events_per_second"]
+    return rate
+
+
+async def _median(
+    url: str, n: int, runs: int, measure: Callable[[_Run], Awaitable[float]]
+) -> float:
+    rates = []
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(runs):
+            run = _Run(url, Path(folder), n)
+            rates.append(n / await measure(run))
+            await run.close()
+    return statistics.median(rates)
+
+
+async def measure(url: str, *, quick: bool) -> dict[str, Any]:
+    n, runs = (3_000, 1) if quick else (20_000, 3)
+    report: dict[str, Any] = {"events": n, "runs": runs}
+    report["bare redis-py loop (ceiling)"] = statistics.median(
+        [await _bare(url, n) for _ in range(runs)]
+    )
+    report["ours, without the inbox"] = await _median(
+        url, n, runs, lambda run: _pipeline(run, inbox=False)
+    )
+    report["ours, with the inbox"] = await _median(
+        url, n, runs, lambda run: _pipeline(run, inbox=True)
+    )
+    report["ours: relay alone (outbox -> Redis)"] = await _median(url, n, runs, _relay_alone)
+    report["ours: worker alone (Redis -> no-op)"] = await _median(url, n, runs, _worker_alone)
+    for mode, name in (("message", "per message"), ("batch", "batch subscriber")):
+        values = [_faststream(url, n, mode) for _ in range(runs)]
+        numbers = [v for v in values if isinstance(v, float)]
+        report[f"FastStream 0.7.8, {name}"] = (
+            statistics.median(numbers) if numbers else values[0]
+        )
+    return report
+
+
+def _table(report: dict[str, Any], markdown: bool) -> str:
+    ceiling = report["bare redis-py loop (ceiling)"]
+    rows = []
+    for name, value in report.items():
+        if name in ("events", "runs"):
+            continue
+        if isinstance(value, float):
+            rows.append((name, f"{value:,.0f}", f"{value / ceiling:.0%}"))
+        else:
+            rows.append((name, str(value), ""))
+    if markdown:
+        lines = ["| pipeline | events/s | of the ceiling |", "|---|---:|---:|"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    else:
+        width = max(len(a) for a, _, _ in rows)
+        lines = [f"{a:<{width}}  {b:>10}  {c:>5}" for a, b, c in rows]
+    lines.append(f"\n{report['events']:,} events per run, median of {report['runs']} run(s).")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.transport", description=__doc__)
+    parser.add_argument("--url", help="an existing Redis (default: start one)")
+    parser.add_argument("--quick", action="store_true", help="one short run of each")
+    parser.add_argument("--markdown", action="store_true", help="a Markdown table")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--install-faststream", action="store_true", help=f"pip-install {FASTSTREAM} first"
+    )
+    args = parser.parse_args(argv)
+    if args.install_faststream and not PEER.exists():
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "--target", str(PEER), FASTSTREAM], check=True)
+    with contextlib.ExitStack() as stack:
+        url = args.url or stack.enter_context(_redis_server())
+        report = asyncio.run(measure(url, quick=args.quick))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_table(report, args.markdown), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
