@@ -2,10 +2,13 @@
 
 One subcommand per tool, each a `Command`: its function adds its parser to
 the subparsers and sets ``run``, which returns the exit status.  ``graph``
-prints the handler map of a bus or registry, or checks it.
+prints the handler map of a bus or registry, or checks it; ``worker`` runs a
+`mediator.transports.Worker` (its code, in `mediator.transports._command`, is
+imported only when it runs: nothing else here imports `mediator.transports`).
 
-Exit statuses: 0 fine, 1 problems found (``graph --check``), 2 the command
-line or its target is wrong (as argparse's usage errors).
+Exit statuses: 0 fine, 1 problems found (``graph --check``) or the worker
+failed, 2 the command line or its target is wrong (as argparse's usage
+errors); ``worker`` stopped at once by a second signal: 128 + its number.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import importlib
 import importlib.util
 import inspect
+import math
 import os
 import re
 import sys
@@ -44,6 +48,8 @@ OK, PROBLEMS, USAGE = 0, 1, 2
 
 #: Adds a subcommand to ``python -m mediator``.
 Command = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+#: What a subcommand's parser sets as ``run``: given the arguments, stdout and stderr.
+Run = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 
 def main(
@@ -54,9 +60,9 @@ def main(
     err = stderr or sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)
-    run: Callable[[argparse.Namespace, TextIO], int] = args.run
+    run: Run = args.run
     try:
-        return run(args, out)
+        return run(args, out, err)
     except TargetError as error:
         err.write(f"error: {error}\n")
         return USAGE
@@ -143,7 +149,7 @@ def _add_graph(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=_graph)
 
 
-def _graph(args: argparse.Namespace, out: TextIO) -> int:
+def _graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     maps = [Map.of(title, target) for title, target in load_targets(args.target)]
     if args.check:
         return _check(maps, out)
@@ -152,7 +158,106 @@ def _graph(args: argparse.Namespace, out: TextIO) -> int:
     return OK
 
 
-COMMANDS: tuple[Command, ...] = (_add_graph,)
+# -- worker ------------------------------------------------------------------------------
+
+_WORKER_HELP = """\
+TARGET names the worker to run, as MODULE:ATTRIBUTE or PATH.py:ATTRIBUTE:
+
+  app.consumer:worker          a Worker (mediator.transports.Worker)
+  app.consumer:make_worker     a function called without arguments that returns one,
+                               called before the event loop starts
+  app.consumer:connect         an async function called without arguments that returns
+                               one, awaited in the event loop (where engines connect)
+  src/app/consumer.py:worker   the same, from a file (its folder goes first on sys.path)
+
+The current directory is importable, as with `python -m`.
+
+Output (stdout):
+  a start-up line: the engine, streams, group, consumer and backend;
+  every --progress seconds: deliveries (and their rate since the previous line),
+  acks, failures, dead letters, events in flight, the group's pending entries (the
+  sum of engine.pending_count over the streams; "?" when the engine cannot say)
+  and its lag when the engine knows it;
+  a summary when it stops.
+  The log (claims, retries, dead letters of the "mediator.transports" logger) goes
+  to stderr at --log-level, unless the application configured logging itself.
+
+Signals: SIGINT (Ctrl-C) or SIGTERM stops the worker: it reads no more entries,
+gives the events in flight its grace (Worker(grace=...), 10 s by default) to
+finish, acks those that did and exits.  A second signal exits at once: the events
+still in flight stay pending and are delivered again (to this consumer when it
+restarts, or to another one after claim_after).
+
+Exit status: 0 stopped by a signal, 1 the worker failed (its error is printed),
+2 the target cannot be loaded (an import error, a missing attribute, an object
+that is not a Worker or a function returning one), 130 (SIGINT) or 143 (SIGTERM):
+stopped at once by a second signal (128 + the signal's number).
+
+Examples:
+  python -m mediator worker app.consumer:worker
+  python -m mediator worker app/consumer.py:connect --progress 60 --log-level WARNING
+  python -m mediator worker app.consumer:make_worker --backend trio --progress 0
+"""
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "worker",
+        help="run a mediator.transports Worker until Ctrl-C or SIGTERM",
+        description=(
+            "Run a mediator.transports Worker: publish the events of its streams to its "
+            "bus until SIGINT or SIGTERM, then let the events in flight finish."
+        ),
+        epilog=_WORKER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", metavar="TARGET", help="MODULE:ATTRIBUTE or PATH.py:ATTRIBUTE")
+    parser.add_argument(
+        "--backend",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="the event loop (default: asyncio)",
+    )
+    parser.add_argument(
+        "--progress",
+        type=progress_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between two progress lines; 0: none (default: 10)",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=_LOG_LEVELS,
+        default=None,
+        metavar="LEVEL",
+        help=f"{', '.join(_LOG_LEVELS)} (default: INFO; case does not matter)",
+    )
+    parser.set_defaults(run=_worker)
+
+
+def progress_seconds(text: str) -> float:
+    """``--progress``: a number of seconds, 0 or more (0 turns the progress lines off)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds, 0 or more (0: no progress lines), got {text!r}"
+        )
+    return seconds
+
+
+def _worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .transports._command import run  # here: `mediator.transports` only when it runs
+
+    return run(args, out, err)
+
+
+COMMANDS: tuple[Command, ...] = (_add_graph, _add_worker)
 
 
 # -- loading the target ------------------------------------------------------------------
@@ -160,6 +265,15 @@ COMMANDS: tuple[Command, ...] = (_add_graph,)
 
 def load_targets(spec: str) -> list[tuple[str, HandlerRegistry]]:
     """The buses and registries ``spec`` names, each with the title of its map."""
+    return _registries(spec, load_object(spec))
+
+
+def load_object(spec: str, *, hint: Callable[[ModuleType], str] | None = None) -> object:
+    """What ``spec`` (``module:attr.path`` or ``path.py:attr``) names, as it is.
+
+    ``hint`` says what the module holds when the attribute is missing (by
+    default, its buses and registries).
+    """
     where, colon, attribute = spec.rpartition(":")
     if not colon or not where or not attribute:
         raise TargetError(
@@ -176,9 +290,9 @@ def load_targets(spec: str) -> list[tuple[str, HandlerRegistry]]:
             found = getattr(found, name)
         except AttributeError:
             owner = repr(f"{where}:{'.'.join(parts[:step])}") if step else f"module {where!r}"
-            hint = "" if step else _candidates(module)
-            raise TargetError(f"{owner} has no attribute {name!r}{hint}") from None
-    return _registries(spec, found)
+            tip = "" if step else (hint or _candidates)(module)
+            raise TargetError(f"{owner} has no attribute {name!r}{tip}") from None
+    return found
 
 
 def _is_path(where: str) -> bool:
