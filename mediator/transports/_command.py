@@ -271,7 +271,7 @@ def _stopping_line(worker: Worker | None, name: str) -> str:
         return f"mediator worker: {name}: stopping"
     return (
         f"mediator worker: {name}: stopping; the events in flight get up to "
-        f"{worker._grace:g} s to finish; {'Ctrl-C' if name == 'SIGINT' else name} again to "
+        f"{worker.grace:g} s to finish; {'Ctrl-C' if name == 'SIGINT' else name} again to "
         f"stop at once"
     )
 

@@ -186,6 +186,11 @@ class Worker:
         self._last_of_key: dict[tuple[str, str], anyio.Event] = {}
         self._acking = False
 
+    @property
+    def grace(self) -> float:
+        """Seconds the events in flight get to finish when the worker stops."""
+        return self._grace
+
     def stats(self) -> WorkerStats:
         """The counters so far (a copy)."""
         return copy.copy(self._stats)
