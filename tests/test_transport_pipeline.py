@@ -1,0 +1,504 @@
+"""The whole pipeline in one process: outbox -> relay -> engine -> worker -> inbox.
+
+Every test counts effects in an ``effects`` table with no unique constraint,
+written in the inbox's transaction, so that a duplicate would show: each
+event's effect must be there exactly once, nothing left pending, every
+outbox row published.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from mediator import LocalEventBus
+from mediator.transports import (
+    Delivery,
+    EventTypes,
+    JsonCodec,
+    MemoryEngine,
+    OutboxRow,
+    Relay,
+    SqliteInbox,
+    SqliteOutbox,
+    Worker,
+    correlation,
+    idempotent,
+    new_id,
+)
+from mediator.transports._envelope import Envelope
+
+types = EventTypes()
+
+
+@types.register(name="orders.placed")
+@dataclass(frozen=True)
+class Placed:
+    order_id: int
+
+
+@types.register(name="billing.invoiced")
+@dataclass(frozen=True)
+class Invoiced:
+    order_id: int
+
+
+@dataclass(frozen=True)
+class Viewed:
+    """A local-only event: never registered, so never in the outbox."""
+
+    order_id: int
+
+
+codec = JsonCodec(types)
+
+
+class Clock:
+    """A clock the test moves: leases and claim delays pass without sleeping."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition()``, checking at each scheduling round (never a timed sleep)."""
+    with anyio.fail_after(10):
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+
+async def run_until(condition: Callable[[], bool], *runs: Callable[[], Awaitable[None]]) -> None:
+    """Run relays, workers and producers until ``condition()``, then cancel them all."""
+    async with anyio.create_task_group() as tasks:
+        for run in runs:
+            tasks.start_soon(run)
+        await until(condition)
+        tasks.cancel_scope.cancel()
+
+
+class Outbox(SqliteOutbox):
+    """Counts the rows marked published: what a test running `Relay.run` waits for."""
+
+    marked = 0
+
+    async def mark_published(self, relay_id: str, seqs: Sequence[int]) -> int:
+        count = await super().mark_published(relay_id, seqs)
+        self.marked += count
+        return count
+
+
+class Producer:
+    """The ordering service: business rows and integration events in one transaction."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = sqlite3.connect(path)
+        self.db.execute("CREATE TABLE orders (id INTEGER NOT NULL)")
+        self.db.commit()
+        self.outbox = Outbox(codec, database=path, clock=clock)
+        self.outbox.create(self.db)
+        self.bus = LocalEventBus()
+        self.outbox.forward(self.bus, stream="orders", connection="db", types=[Placed])
+        self.local: list[object] = []
+
+        @self.bus.register
+        async def remember(event: Placed | Viewed) -> None:
+            self.local.append(event)
+
+    async def place(self, orders: Iterable[int], *, relay: Relay | None = None) -> None:
+        for order in orders:
+            with self.db:
+                self.db.execute("INSERT INTO orders VALUES (?)", (order,))
+                await self.bus.publish(Placed(order), db=self.db)
+                await self.bus.publish(Viewed(order), db=self.db)  # local only
+            if relay is not None:
+                relay.wake()
+
+    async def published(self) -> list[OutboxRow]:
+        """The outbox rows, checked to be all published."""
+        rows = await self.outbox.rows()
+        assert [row.published_at is not None for row in rows] == [True] * len(rows)
+        return rows
+
+
+Hook = Callable[[Placed, Delivery, sqlite3.Connection], Awaitable[None]]
+
+
+async def no_hook(event: Placed, delivery: Delivery, db: sqlite3.Connection) -> None:
+    pass
+
+
+class Consumer:
+    """A subscribing service: its database, its inbox, and one handler writing an effect.
+
+    The handler writes its effect first and then runs ``hook``, so a hook that
+    raises also shows that the effect was rolled back with the inbox record.
+    Without the inbox, the handler writes on an autocommit connection of its own.
+    """
+
+    def __init__(self, path: Path, *, inbox: bool = True) -> None:
+        self.path = path
+        self.hook: Hook = no_hook
+        self.deliveries: list[Delivery] = []
+        self.workers: list[Worker] = []
+        with closing(sqlite3.connect(path)) as setup:
+            # No UNIQUE constraint: a duplicate effect would show.
+            setup.execute("CREATE TABLE effects (grp TEXT, order_id INTEGER, event_id TEXT)")
+            setup.commit()
+            self.inbox: SqliteInbox | None = None
+            self.kwargs: dict[str, Any] = {}
+            if inbox:
+                self.inbox = SqliteInbox(database=path)
+                self.inbox.create(setup)
+                self.bus = LocalEventBus(modifiers=[idempotent(self.inbox, connection="db")])
+            else:
+                self.bus = LocalEventBus()
+                self.kwargs["db"] = sqlite3.connect(path, isolation_level=None)
+
+        @self.bus.register
+        async def apply(event: Placed, db: sqlite3.Connection, delivery: Delivery) -> None:
+            self.deliveries.append(delivery)
+            db.execute(
+                "INSERT INTO effects VALUES (?, ?, ?)",
+                (delivery.group, event.order_id, delivery.event_id),
+            )
+            await self.hook(event, delivery, db)
+
+    def worker(self, engine: MemoryEngine, group: str = "billing", **options: Any) -> Worker:
+        settings: dict[str, Any] = {"consumer": f"{group}-1", "block": 0.05}
+        settings.update(options)
+        worker = Worker(
+            engine, codec, self.bus, streams="orders", group=group, kwargs=self.kwargs, **settings
+        )
+        self.workers.append(worker)
+        return worker
+
+    def attempts(self, order: int) -> list[int]:
+        return [d.attempt for d in self.deliveries if d.event_id == self.event_id(order)]
+
+    def event_id(self, order: int) -> str:
+        with closing(sqlite3.connect(self.path)) as db:
+            (found,) = db.execute(
+                "SELECT DISTINCT event_id FROM effects WHERE order_id = ?", (order,)
+            ).fetchone()
+        return str(found)
+
+    def effects(self, group: str = "billing") -> dict[int, int]:
+        """How many times each order's effect was applied."""
+        with closing(sqlite3.connect(self.path)) as db:
+            return dict(
+                db.execute(
+                    "SELECT order_id, count(*) FROM effects WHERE grp = ? GROUP BY order_id",
+                    (group,),
+                )
+            )
+
+    def close(self) -> None:
+        if self.inbox is not None:
+            self.inbox.close()
+        for value in self.kwargs.values():
+            value.close()
+
+
+def once(orders: Iterable[int]) -> dict[int, int]:
+    return dict.fromkeys(orders, 1)
+
+
+@pytest.fixture
+def billing(tmp_path: Path) -> Iterable[Consumer]:
+    consumer = Consumer(tmp_path / "billing.db")
+    yield consumer
+    consumer.close()
+
+
+async def test_every_event_reaches_every_group_once_and_local_ones_stay_home(
+    tmp_path: Path, billing: Consumer
+) -> None:
+    n = 50
+    producer = Producer(tmp_path / "orders.db")
+    audit = Consumer(tmp_path / "audit.db")
+    engine = MemoryEngine()
+    relay = Relay(producer.outbox, engine, relay_id="relay-1", poll=0.05)
+    workers = [billing.worker(engine, "billing"), audit.worker(engine, "audit")]
+
+    async def produce() -> None:
+        await producer.place(range(n), relay=relay)
+
+    try:
+        await run_until(
+            lambda: producer.outbox.marked == n and all(w.stats().acked == n for w in workers),
+            relay.run,
+            *(w.run for w in workers),
+            produce,
+        )
+    finally:
+        audit.close()
+    assert len(producer.local) == 2 * n  # local handlers saw both kinds
+    rows = await producer.published()
+    assert {row.envelope.type for row in rows} == {"orders.placed"}  # no Viewed left the process
+    assert [e.id for _, e in engine.entries("orders")] == [row.envelope.id for row in rows]
+    assert len(rows) == n
+    assert billing.effects("billing") == once(range(n))
+    assert audit.effects("audit") == once(range(n))
+    for group in ("billing", "audit"):
+        assert await engine.pending_count("orders", group) == 0
+    assert [w.stats().failed for w in workers] == [0, 0]
+
+
+async def test_a_handler_failing_twice_applies_its_effect_once_on_the_third_attempt(
+    tmp_path: Path, billing: Consumer
+) -> None:
+    n = 10
+    clock = Clock()
+    engine = MemoryEngine(clock=clock)
+    producer = Producer(tmp_path / "orders.db")
+    await producer.place(range(n))
+    assert await Relay(producer.outbox, engine).run_once() == n
+
+    async def flaky(event: Placed, delivery: Delivery, db: sqlite3.Connection) -> None:
+        if event.order_id == 7 and delivery.attempt < 3:
+            raise ConnectionError("the ledger is down")  # after the effect's INSERT
+
+    billing.hook = flaky
+    worker = billing.worker(engine, claim_after=30.0)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(worker.run)
+        await until(lambda: worker.stats().failed == 1 and worker.stats().acked == n - 1)
+        clock.advance(31)  # past claim_after: the failed entry is claimed again
+        await until(lambda: worker.stats().failed == 2)
+        clock.advance(31)
+        await until(lambda: worker.stats().acked == n)
+        tasks.cancel_scope.cancel()
+    assert billing.attempts(7) == [1, 2, 3]
+    assert billing.effects() == once(range(n))  # the two failed attempts were rolled back
+    stats = worker.stats()
+    assert (stats.failed, stats.retried, stats.dead_lettered) == (2, 2, 0)
+    assert await engine.pending_count("orders", "billing") == 0
+    assert len(await producer.published()) == n
+
+
+async def test_poison_events_are_dead_lettered_while_the_others_flow(
+    tmp_path: Path, billing: Consumer
+) -> None:
+    n = 20
+    clock = Clock()
+    engine = MemoryEngine(clock=clock)
+    producer = Producer(tmp_path / "orders.db")
+    await producer.place(range(n))
+    assert await Relay(producer.outbox, engine).run_once() == n
+    garbage = Envelope(new_id(), "orders.placed", 1, datetime.now(UTC), b"{not json")
+    await engine.append("orders", [garbage])  # from a broken producer, past any outbox
+
+    async def cursed(event: Placed, delivery: Delivery, db: sqlite3.Connection) -> None:
+        if event.order_id == 13:
+            raise ValueError("order 13 is cursed")
+
+    billing.hook = cursed
+    worker = billing.worker(engine, claim_after=30.0, max_deliveries=3)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(worker.run)
+        await until(
+            lambda: (
+                (worker.stats().acked, worker.stats().failed, worker.stats().dead_lettered)
+                == (n - 1, 1, 1)
+            )
+        )
+        for attempt in (2, 3):
+            clock.advance(31)
+            await until(lambda: worker.stats().failed == attempt)  # noqa: B023
+        await until(lambda: worker.stats().dead_lettered == 2)
+        tasks.cancel_scope.cancel()
+
+    rows = await producer.published()
+    poison_id = next(r.envelope.id for r in rows if r.envelope.payload == b'{"order_id":13}')
+    undecodable, poison = await engine.dead_letters("orders")
+    assert (undecodable.envelope, undecodable.attempts, undecodable.group) == (
+        garbage,
+        1,
+        "billing",
+    )
+    assert undecodable.reason.startswith("cannot be decoded: DecodeError: ")
+    assert (poison.envelope.id, poison.attempts, poison.group) == (poison_id, 3, "billing")
+    assert poison.reason.startswith("failed 3 times: ")
+    assert poison.reason.endswith("raised ValueError: order 13 is cursed")
+    assert billing.effects() == once(k for k in range(n) if k != 13)  # 13's rolled back 3 times
+    assert await engine.pending_count("orders", "billing") == 0
+    assert len(rows) == n
+
+
+class RelayKilled(Exception):
+    """The relay's process dies: nothing it does afterwards reaches the database."""
+
+
+class DyingStore:
+    """The outbox as seen by a relay killed right after its first append, before its mark.
+
+    It neither marks nor releases the rows, as a SIGKILLed process would not:
+    they stay claimed until the lease expires.
+    """
+
+    def __init__(self, store: SqliteOutbox) -> None:
+        self.store = store
+
+    async def claim(self, relay_id: str, batch: int, lease: float) -> list[OutboxRow]:
+        return await self.store.claim(relay_id, batch, lease)
+
+    async def mark_published(self, relay_id: str, seqs: Sequence[int]) -> int:
+        raise RelayKilled
+
+    async def release(self, relay_id: str, seqs: Sequence[int]) -> None:
+        pass
+
+    async def prune(self, older_than: datetime) -> int:
+        return 0
+
+
+async def appended_twice(tmp_path: Path, n: int) -> tuple[Producer, MemoryEngine]:
+    """``n`` events appended by a relay killed before its mark, then again by another."""
+    clock = Clock(time.time())
+    producer = Producer(tmp_path / "orders.db", clock=clock)
+    await producer.place(range(n))
+    engine = MemoryEngine()
+    dying = Relay(DyingStore(producer.outbox), engine, relay_id="relay-1", lease=30.0)
+    with pytest.raises(RelayKilled):
+        await dying.run_once()
+    assert len(engine.entries("orders")) == n
+    successor = Relay(producer.outbox, engine, relay_id="relay-2", lease=30.0)
+    assert await successor.run_once() == 0  # relay-1's lease still holds the rows
+    clock.advance(31)
+    assert await successor.run_once() == n
+    rows = await producer.published()
+    ids = [row.envelope.id for row in rows]
+    assert [e.id for _, e in engine.entries("orders")] == ids + ids  # the duplicates
+    return producer, engine
+
+
+async def test_a_relay_killed_between_append_and_mark_duplicates_and_the_inbox_absorbs_it(
+    tmp_path: Path, billing: Consumer
+) -> None:
+    n = 10
+    _, engine = await appended_twice(tmp_path, n)
+    worker = billing.worker(engine)
+    await run_until(lambda: worker.stats().acked == 2 * n, worker.run)
+    assert billing.effects() == once(range(n))
+    assert len(billing.deliveries) == n  # the second copies were skipped before the handler
+    assert billing.inbox is not None
+    assert len(await billing.inbox.applied()) == n
+    assert await engine.pending_count("orders", "billing") == 0
+
+
+async def test_without_the_inbox_the_relays_duplicate_is_applied_twice(tmp_path: Path) -> None:
+    n = 10
+    _, engine = await appended_twice(tmp_path, n)
+    bare = Consumer(tmp_path / "bare.db", inbox=False)
+    try:
+        worker = bare.worker(engine)
+        await run_until(lambda: worker.stats().acked == 2 * n, worker.run)
+        assert bare.effects() == dict.fromkeys(range(n), 2)  # why the inbox exists
+        assert await engine.pending_count("orders", "billing") == 0
+    finally:
+        bare.close()
+
+
+@pytest.mark.parametrize("successor", ["same-consumer", "another-consumer"])
+async def test_a_stopped_worker_finishes_its_handlers_in_flight_and_leaves_the_rest_pending(
+    tmp_path: Path, billing: Consumer, successor: str
+) -> None:
+    n = 10
+    clock = Clock()
+    engine = MemoryEngine(clock=clock)
+    producer = Producer(tmp_path / "orders.db")
+    await producer.place(range(n))
+    assert await Relay(producer.outbox, engine).run_once() == n
+    release = anyio.Event()
+    started: list[int] = []
+
+    async def slow(event: Placed, delivery: Delivery, db: sqlite3.Connection) -> None:
+        started.append(event.order_id)
+        await release.wait()
+
+    billing.hook = slow
+    first = billing.worker(engine, max_in_flight=3, grace=10.0)
+    stop = anyio.CancelScope()
+
+    async def run_first() -> None:
+        with stop:
+            await first.run()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(run_first)
+        # Three in flight: one in its handler, two waiting for the inbox's write lock.
+        await until(lambda: first.stats().in_flight == 3 and len(started) == 1)
+        stop.cancel()
+        await anyio.wait_all_tasks_blocked()  # the worker is stopping, waiting for them
+        release.set()
+    stats = first.stats()
+    assert (stats.acked, stats.in_flight, stats.failed) == (3, 0, 0)
+    assert sorted(billing.effects()) == sorted(started)
+    assert len(started) == 3
+    assert await engine.pending_count("orders", "billing") == n - 3  # read, never started
+
+    if successor == "same-consumer":  # a restart: its own pending entries first
+        second = billing.worker(engine)
+    else:  # another replica takes them over once they are idle for claim_after
+        second = billing.worker(engine, consumer="billing-2", claim_after=30.0)
+        clock.advance(31)
+    await run_until(lambda: second.stats().acked == n - 3, second.run)
+    assert second.stats().claimed == (0 if successor == "same-consumer" else n - 3)
+    assert billing.effects() == once(range(n))
+    assert sorted(started) == list(range(n))  # no handler ran twice
+    assert await engine.pending_count("orders", "billing") == 0
+    assert len(await producer.published()) == n
+
+
+async def test_an_event_written_by_a_handler_is_caused_by_the_one_it_handles(
+    tmp_path: Path, billing: Consumer
+) -> None:
+    engine = MemoryEngine()
+    producer = Producer(tmp_path / "orders.db")
+    await producer.place([0])
+    with correlation("request-42"):
+        await producer.place([1])
+    assert await Relay(producer.outbox, engine).run_once() == 2
+    invoices = Outbox(codec, database=billing.path)
+    with closing(sqlite3.connect(billing.path)) as setup:
+        invoices.create(setup)
+
+    async def invoice(event: Placed, delivery: Delivery, db: sqlite3.Connection) -> None:
+        invoices.put(db, Invoiced(event.order_id), stream="invoices")  # the inbox's transaction
+
+    billing.hook = invoice
+    worker = billing.worker(engine)
+    # The billing service's own relay runs alongside, on the database its inbox writes.
+    relay = Relay(invoices, engine, poll=0.05)
+    await run_until(lambda: invoices.marked == 2, worker.run, relay.run)
+    assert [row.published_at is not None for row in await invoices.rows()] == [True, True]
+
+    placed = {row.envelope.payload: row.envelope for row in await producer.published()}
+    assert placed[b'{"order_id":0}'].headers == {"correlation_id": placed[b'{"order_id":0}'].id}
+    assert placed[b'{"order_id":1}'].headers == {"correlation_id": "request-42"}
+    for _, follow_up in engine.entries("invoices"):
+        cause = placed[follow_up.payload]  # Invoiced(n) and Placed(n) encode alike
+        assert follow_up.type == "billing.invoiced"
+        assert follow_up.headers == {
+            "correlation_id": cause.headers["correlation_id"],
+            "causation_id": cause.id,
+        }
+    assert len(engine.entries("invoices")) == 2
+    assert billing.effects() == once([0, 1])
+    assert await engine.pending_count("orders", "billing") == 0
