@@ -14,13 +14,20 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._worker import Delivery
 
-__all__ = ["correlation", "current_delivery", "handling", "outgoing_headers"]
+__all__ = [
+    "correlation",
+    "current_delivery",
+    "enter_delivery",
+    "handling",
+    "leave_delivery",
+    "outgoing_headers",
+]
 
 CORRELATION_ID = "correlation_id"
 CAUSATION_ID = "causation_id"
@@ -36,14 +43,23 @@ def current_delivery() -> Delivery | None:
     return _delivery.get()
 
 
+def enter_delivery(delivery: Delivery) -> Token[Delivery | None]:
+    """Mark this task as handling ``delivery`` (the worker does, around ``publish``)."""
+    return _delivery.set(delivery)
+
+
+def leave_delivery(token: Token[Delivery | None]) -> None:
+    _delivery.reset(token)
+
+
 @contextlib.contextmanager
 def handling(delivery: Delivery) -> Iterator[None]:
-    """Mark the code inside as handling ``delivery`` (the worker does, around ``publish``)."""
-    token = _delivery.set(delivery)
+    """`enter_delivery` and `leave_delivery` around the code inside."""
+    token = enter_delivery(delivery)
     try:
         yield
     finally:
-        _delivery.reset(token)
+        leave_delivery(token)
 
 
 @contextlib.contextmanager

@@ -520,7 +520,7 @@ def _fields(envelope: Envelope) -> dict[bytes, bytes]:
 
 
 def _envelope(fields: Mapping[bytes, bytes]) -> Envelope:
-    meta: dict[str, Any] = json.loads(fields[_META])
+    meta: dict[str, Any] = json.loads(fields[_META].decode())  # str: no encoding to detect
     return Envelope(
         id=fields[_ID].decode(),
         type=fields[_TYPE].decode(),

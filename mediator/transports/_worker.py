@@ -31,7 +31,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ConfigurationError, PublishError
-from ._context import handling
+from ._context import enter_delivery, leave_delivery
 from ._engine import Engine, Inbound
 
 if TYPE_CHECKING:
@@ -455,9 +455,9 @@ class Worker:
             occurred_at=envelope.occurred_at,
             headers=envelope.headers,
         )
+        token = enter_delivery(delivery)  # what the events its handlers write inherit
         try:
-            with handling(delivery):
-                await self.bus.publish(event, **self._kwargs, delivery=delivery)
+            await self.bus.publish(event, **self._kwargs, delivery=delivery)
         except Exception as error:
             self._stats.failed += 1
             if inbound.attempt >= self._max_deliveries:
@@ -475,6 +475,8 @@ class Worker:
                 exc_info=(type(error), error, error.__traceback__),
             )
             return
+        finally:
+            leave_delivery(token)
         await self._ack(inbound.stream, inbound.entry_id)
 
     async def _dead_letter(self, inbound: Inbound, reason: str) -> None:
