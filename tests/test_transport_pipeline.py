@@ -610,13 +610,6 @@ async def test_an_event_written_by_a_handler_is_caused_by_the_one_it_handles(
     assert await engine.pending_count("orders", "billing") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqliteInbox commits a shared transaction in a worker thread with busy_timeout 0 "
-    "(set in _open for the statements on the loop): in rollback-journal mode a COMMIT that "
-    "meets another connection's read lock fails at once with 'database is locked' instead of "
-    "waiting up to SqliteInbox(timeout=); the delivery fails and comes back after claim_after",
-)
 async def test_a_short_read_on_the_consumer_database_delays_the_inbox_commit_without_failing_it(
     progress: Progress, producer: Producer, billing: Consumer
 ) -> None:

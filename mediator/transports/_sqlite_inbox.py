@@ -127,10 +127,10 @@ class SqliteInbox:
                     await self._quick(_rollback, connection=connection)
                 clean = True
                 raise
-            if self._commit_waits(connection):
-                await self._in_thread(_commit, connection)
-            else:
-                _commit(connection)
+            if self._commit_waits(connection):  # waits for the disk: in a thread
+                await self._in_thread(_waiting, connection, self._timeout, _commit)
+            else:  # on the loop, or in a thread if a reader holds the lock it needs
+                await self._quick(_commit, connection=connection)
             clean = True
         finally:
             _inside.reset(token)
