@@ -140,7 +140,10 @@ class RedisEngine:
         url: where Redis is (``redis://host:6379/0``, ``rediss://`` for TLS);
             the default is the local server.
         client: or a ``redis.asyncio.Redis`` of your own, made with
-            ``decode_responses=False`` (the engine does not close it).
+            ``decode_responses=False`` (the engine does not close it), or a
+            ``redis.asyncio.RedisCluster``: then give every stream partitions
+            (``{"orders": 1}`` at least), so that a stream and its dead letters
+            share a hash tag, and one slot.
         partitions: logical streams split into that many partition streams,
             ``{"orders": 8}``: appending to ``"orders"`` writes each envelope
             to ``orders:{k}`` with ``k`` chosen from its partition key, so
@@ -164,7 +167,7 @@ class RedisEngine:
         self,
         url: str | None = None,
         *,
-        client: aioredis.Redis | None = None,
+        client: aioredis.Redis | aioredis.RedisCluster | None = None,
         partitions: Mapping[str, int] | None = None,
         retention: float | timedelta | None = timedelta(days=1),
         trim_every: float = 60.0,
@@ -210,9 +213,9 @@ class RedisEngine:
         return f"RedisEngine({self.url!r}{partitions})"
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> aioredis.Redis | aioredis.RedisCluster:
         """The redis-py client, for your own commands."""
-        client: aioredis.Redis = self._client
+        client: aioredis.Redis | aioredis.RedisCluster = self._client
         return client
 
     async def aclose(self) -> None:
