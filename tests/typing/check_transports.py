@@ -35,6 +35,7 @@ from mediator.transports import (
     idempotent,
     new_id,
 )
+from mediator.transports.redis import RedisEngine, RedisEngineError
 
 types = EventTypes()
 
@@ -58,6 +59,11 @@ engine = MemoryEngine()
 outbox = SqliteOutbox(codec, database="app.db")
 inbox = SqliteInbox(database="app.db")
 bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+redis_engine = RedisEngine("redis://localhost:6379/0", partitions={"orders": 4})
+as_redis: Engine = redis_engine
+assert_type(redis_engine.streams("orders", [0, 1]), list[str])
+problem: str = RedisEngineError("option", option="timeout", value=0).problem
 
 # The library's own classes satisfy its protocols.
 as_codec: Codec = codec
@@ -97,6 +103,8 @@ async def charge(event: OrderPlaced, db: sqlite3.Connection, delivery: Delivery)
 
 
 def rejected() -> None:
+    RedisEngine(partitions=["orders"])  # type: ignore[arg-type]
+    redis_engine.streams("orders", "0")  # type: ignore[arg-type]
     Worker(engine, codec, bus, streams="orders")  # type: ignore[call-arg]
     Worker(engine, codec, bus, streams="orders", group=1)  # type: ignore[arg-type]
     Relay(engine, engine)  # type: ignore[arg-type]
