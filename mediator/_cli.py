@@ -345,7 +345,7 @@ def _exited(error: SystemExit) -> str:
     )
 
 
-def _explain(error: Exception) -> str:
+def _explain(error: BaseException) -> str:
     """The error in one line (or its own lines, for ours), with where it was raised."""
     if isinstance(error, ImportError | SyntaxError | MediatorError):
         return str(error)  # names the module, the file and line, or the handler

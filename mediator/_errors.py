@@ -718,6 +718,11 @@ ConfigurationProblem = Literal[
     "worker-streams",
     "worker-count",
     "worker-seconds",
+    "worker-claim-after",
+    "worker-name",
+    "worker-codec",
+    "worker-kwargs",
+    "worker-running",
     "on-error",
     "on-error-strategy",
 ]
@@ -808,6 +813,29 @@ class ConfigurationError(MediatorError, TypeError, ValueError):
                 return "is not a positive int", "pass a number such as 10"
             case "worker-seconds":
                 return "is not a number of seconds (0 or more)", "pass seconds such as 1.0"
+            case "worker-claim-after":
+                return "is not a positive number of seconds", (
+                    "an entry is taken over once idle that long, so 0 would take every entry "
+                    "at once: pass seconds well above a handler's usual time, such as 30.0"
+                )
+            case "worker-name":
+                return "is not a non-empty str", (
+                    "pass the consumer group's name (group='billing') and, optionally, a stable "
+                    "name per replica (consumer='billing-1')"
+                )
+            case "worker-codec":
+                return "has no decode() method", (
+                    "pass a codec such as JsonCodec(types): decode(type, version, payload)"
+                )
+            case "worker-kwargs":
+                return "holds 'delivery', which the worker passes itself", (
+                    "remove it: handlers that declare `delivery: Delivery` get the entry's"
+                )
+            case "worker-running":
+                return "is running already: one Worker runs once at a time", (
+                    "wait for run() to return before calling it again, or make a second Worker "
+                    "with its own consumer name"
+                )
             case "expect":
                 return "is not a valid parameter name", (
                     "pass the names of keyword arguments, e.g. expect('user', 'tenant')"

@@ -239,12 +239,12 @@ def test_a_worker_that_fails_is_an_error_line_its_traceback_and_status_1() -> No
     assert done.returncode == 1
     first, *traceback = done.stderr.splitlines()
     assert re.fullmatch(
-        r"error: the worker failed: ConnectionError: the broker is down "
-        r"\(at mediator/transports/_memory\.py:\d+\)",
+        r"error: the worker failed: Unrecoverable: the broker is gone for good "
+        r"\(at tests/worker_targets\.py:\d+\)",
         first,
     )
     assert traceback[0] == "Traceback (most recent call last):"
-    assert traceback[-1] == "ConnectionError: the broker is down"
+    assert traceback[-1] == "tests.worker_targets.Unrecoverable: the broker is gone for good"
     assert done.stdout.splitlines()[-1].startswith(
         "mediator worker: stopped (failed, after 0.0 s): delivered 0 (0/s), acked 0"
     )

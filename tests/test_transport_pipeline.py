@@ -129,10 +129,10 @@ class Engine(MemoryEngine):
             self.progress.tell()
 
     async def read_pending(
-        self, stream: str, group: str, consumer: str, *, count: int
+        self, stream: str, group: str, consumer: str, *, count: int, after: str | None = None
     ) -> list[Inbound]:
         try:
-            return await super().read_pending(stream, group, consumer, count=count)
+            return await super().read_pending(stream, group, consumer, count=count, after=after)
         finally:
             self.progress.tell()
 

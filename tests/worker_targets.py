@@ -99,11 +99,18 @@ async def stuck() -> Worker:
     return worker_of(engine, printing_bus(stuck=True), grace=60.0)
 
 
+class Unrecoverable(BaseException):
+    """Not an `Exception`: the worker does not take it for an engine that is down."""
+
+
+class GoneEngine(MemoryEngine):
+    async def ensure_group(self, stream: str, group: str) -> None:
+        raise Unrecoverable("the broker is gone for good")
+
+
 async def broken() -> Worker:
-    """Its engine is down: the worker's start fails."""
-    engine = MemoryEngine()
-    engine.fail(ConnectionError("the broker is down"))
-    return worker_of(engine, printing_bus())
+    """Its engine raises what the worker cannot ride out (a down engine is retried)."""
+    return worker_of(GoneEngine(), printing_bus())
 
 
 not_a_worker = 42

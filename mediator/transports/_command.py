@@ -158,7 +158,7 @@ class _Session:
         return status
 
     async def _run(self, maker: Maker) -> int:
-        failure: Exception | None = None
+        failure: BaseException | None = None
         failed_at = ""  # its traceback, taken before anything else can add to it
         assert self.scope is not None
         with self.scope:
@@ -175,8 +175,11 @@ class _Session:
                     tasks.start_soon(self._report, worker)
                 try:
                     await worker.run()
-                except Exception as error:
-                    failure, failed_at = error, "".join(traceback.format_exception(error))
+                except (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as error:  # a down engine is retried: this is the rest
+                    failure = error
+                    failed_at = "".join(traceback.format_exception(_innermost(error)))
                 tasks.cancel_scope.cancel()
         if self.worker is None:
             self._say(f"mediator worker: stopped ({self.stopped_by}) before the worker started")
@@ -247,9 +250,9 @@ async def _pending(worker: Worker) -> int | None:
     return None
 
 
-def _innermost(error: Exception) -> Exception:
+def _innermost(error: BaseException) -> BaseException:
     """The error itself rather than task groups of one around it."""
-    while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
 

@@ -55,15 +55,29 @@ class Engine(Protocol):
         ...
 
     async def read_pending(
-        self, stream: str, group: str, consumer: str, *, count: int
+        self, stream: str, group: str, consumer: str, *, count: int, after: str | None = None
     ) -> list[Inbound]:
-        """This consumer's own pending entries (after a restart), delivered again."""
+        """This consumer's own pending entries (after a restart), delivered again.
+
+        At most ``count``, in id order, from the first (or the first after the
+        entry id ``after``: the last of the previous page, to read them all once).
+        """
         ...
 
     async def claim(
         self, stream: str, group: str, consumer: str, *, idle: float, count: int
     ) -> list[Inbound]:
         """Take over entries pending for more than ``idle`` seconds with any consumer."""
+        ...
+
+    async def touch(
+        self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]
+    ) -> None:
+        """Mark entries this consumer still handles as busy, without counting a delivery.
+
+        Their idle time starts again (Redis: XCLAIM ... JUSTID), so that no claim,
+        its own or another consumer's, takes over an entry whose handler is slow.
+        """
         ...
 
     async def read_new(

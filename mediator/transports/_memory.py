@@ -105,10 +105,25 @@ class MemoryEngine:
         self._streams.setdefault(stream, _Stream()).groups.setdefault(group, _Group())
 
     async def read_pending(
-        self, stream: str, group: str, consumer: str, *, count: int
+        self, stream: str, group: str, consumer: str, *, count: int, after: str | None = None
     ) -> list[Inbound]:
         await self._enter()
-        return self._redeliver(stream, group, "read_pending", consumer, count, None)
+        return self._redeliver(stream, group, "read_pending", consumer, count, None, after)
+
+    async def touch(
+        self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]
+    ) -> None:
+        await self._enter()
+        found = self._streams.get(stream)
+        state = None if found is None else found.groups.get(group)
+        if state is None:
+            return
+        now = self._clock()
+        for entry_id in entry_ids:
+            one = state.pending.get(entry_id)
+            if one is not None:
+                one.consumer = consumer
+                one.delivered_at = now
 
     async def claim(
         self, stream: str, group: str, consumer: str, *, idle: float, count: int
@@ -209,7 +224,14 @@ class MemoryEngine:
                 state.pending.pop(entry_id, None)
 
     def _redeliver(
-        self, stream: str, group: str, operation: str, consumer: str, count: int, idle: float | None
+        self,
+        stream: str,
+        group: str,
+        operation: str,
+        consumer: str,
+        count: int,
+        idle: float | None,
+        after: str | None = None,
     ) -> list[Inbound]:
         # idle None: this consumer's own entries (read_pending); else anyone's idle ones (claim).
         found, state = self._group(stream, group, operation)
@@ -218,6 +240,8 @@ class MemoryEngine:
         for entry_id, one in state.pending.items():
             if len(taken) >= count:
                 break
+            if after is not None and entry_id <= after:  # ids sort as strings
+                continue
             if one.consumer == consumer if idle is None else now - one.delivered_at >= idle:
                 one.consumer = consumer
                 one.deliveries += 1

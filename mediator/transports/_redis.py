@@ -24,7 +24,7 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import anyio
@@ -69,7 +69,7 @@ end
 return ids
 """
 
-RedisEngineProblem = Literal["trio", "option", "client", "partitions", "partition"]
+RedisEngineProblem = Literal["trio", "option", "client", "partitions", "partition", "partitioned"]
 
 
 class RedisEngineError(MediatorError, RuntimeError, ValueError):
@@ -112,6 +112,12 @@ class RedisEngineError(MediatorError, RuntimeError, ValueError):
             "partition": (
                 f"RedisEngine.streams({option!r}): partition {value!r} does not exist",
                 "pass partition numbers from 0 to the stream's partition count minus one",
+            ),
+            "partitioned": (
+                f"RedisEngine.{value}({option!r}): {option!r} is split into partitions, so "
+                "no Redis stream has that name: reading it would read nothing, for ever",
+                f"read its partitions: Worker(engine, ..., streams=engine.streams({option!r})); "
+                "only append takes the logical name",
             ),
         }[problem]
         self._say(f"{what}.", tip)
@@ -243,6 +249,10 @@ class RedisEngine:
                 raise RedisEngineError("partition", option=stream, value=number)
         return [f"{stream}:{{{number}}}" for number in chosen]
 
+    def _physical(self, stream: str, operation: str) -> None:
+        if stream in self._partitions:
+            raise RedisEngineError("partitioned", option=stream, value=operation)
+
     def partition_of(self, stream: str, envelope: Envelope) -> str:
         """The Redis stream ``envelope`` goes to: from its key (its id without one)."""
         count = self._partitions.get(stream)
@@ -254,27 +264,31 @@ class RedisEngine:
     # -- the Engine protocol -----------------------------------------------------------
 
     async def append(self, stream: str, envelopes: Sequence[Envelope]) -> list[str]:
-        """One script call per partition and up to 1,000 envelopes: all its XADDs, or none."""
-        with self._deadline():
-            if not envelopes:
-                return []
-            by_target: dict[str, list[int]] = {}
-            for index, envelope in enumerate(envelopes):
-                by_target.setdefault(self.partition_of(stream, envelope), []).append(index)
-            ids: list[str] = [""] * len(envelopes)
-            for target, indexes in by_target.items():
-                for first in range(0, len(indexes), _APPEND_CHUNK):
-                    chunk = indexes[first : first + _APPEND_CHUNK]
-                    args: list[bytes] = []
-                    for index in chunk:
-                        args += _values(envelopes[index])
+        """One script call per partition and up to 1,000 envelopes: all its XADDs, or none.
+
+        Each call has its own deadline: a long batch is not cut short for being long.
+        """
+        if not envelopes:
+            return []
+        by_target: dict[str, list[int]] = {}
+        for index, envelope in enumerate(envelopes):
+            by_target.setdefault(self.partition_of(stream, envelope), []).append(index)
+        ids: list[str] = [""] * len(envelopes)
+        for target, indexes in by_target.items():
+            for first in range(0, len(indexes), _APPEND_CHUNK):
+                chunk = indexes[first : first + _APPEND_CHUNK]
+                args: list[bytes] = []
+                for index in chunk:
+                    args += _values(envelopes[index])
+                with self._deadline():
                     added = await self._append_script(keys=[target], args=args)
-                    for index, entry_id in zip(chunk, added, strict=True):
-                        ids[index] = _text(entry_id)
-            await self._maybe_trim(set(by_target))
-            return ids
+                for index, entry_id in zip(chunk, added, strict=True):
+                    ids[index] = _text(entry_id)
+        await self._maybe_trim(set(by_target))
+        return ids
 
     async def ensure_group(self, stream: str, group: str) -> None:
+        self._physical(stream, "ensure_group")
         with self._deadline():
             try:
                 await self._client.xgroup_create(stream, group, id="0", mkstream=True)
@@ -283,22 +297,48 @@ class RedisEngine:
                     raise
 
     async def read_pending(
-        self, stream: str, group: str, consumer: str, *, count: int
+        self, stream: str, group: str, consumer: str, *, count: int, after: str | None = None
     ) -> list[Inbound]:
+        self._physical(stream, "read_pending")
+        start = "0" if after is None else after
         with self._deadline():
             async with self._client.pipeline(transaction=True) as pipe:
-                pipe.xreadgroup(group, consumer, {stream: "0"}, count=count)
-                pipe.xpending_range(stream, group, "-", "+", count, consumername=consumer)
+                pipe.xreadgroup(group, consumer, {stream: start}, count=count)
+                first = "-" if after is None else f"({after}"  # exclusive, as the read is
+                pipe.xpending_range(stream, group, first, "+", count, consumername=consumer)
                 try:
                     read, pending = await pipe.execute()
                 except ResponseError as error:
                     raise await self._no_group(error, stream, group, "read_pending") from None
             attempts = {row["message_id"]: int(row["times_delivered"]) for row in pending}
-            return self._inbound(stream, read[0][1] if read else [], attempts)
+            entries = read[0][1] if read else []
+            gone = [entry_id for entry_id, fields in entries if not fields]
+            entries = [(entry_id, fields) for entry_id, fields in entries if fields]
+            if gone:  # deleted from the stream while pending (XDEL, a trim by another tool)
+                await self._client.xack(stream, group, *gone)
+                logger.warning(
+                    "Entries %s of %s were pending for group %s but are gone from the stream: "
+                    "acked, nothing to deliver",
+                    ", ".join(_text(entry_id) for entry_id in gone),
+                    stream,
+                    group,
+                )
+            return self._inbound(stream, entries, attempts)
+
+    async def touch(
+        self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]
+    ) -> None:
+        self._physical(stream, "touch")
+        if not entry_ids:
+            return
+        with self._deadline():
+            # XCLAIM ... 0 JUSTID: idle time reset, owner kept, delivery count not raised.
+            await self._client.xclaim(stream, group, consumer, 0, list(entry_ids), justid=True)
 
     async def claim(
         self, stream: str, group: str, consumer: str, *, idle: float, count: int
     ) -> list[Inbound]:
+        self._physical(stream, "claim")
         with self._deadline():
             cursor = self._cursors.get((stream, group), b"0-0")
             try:
@@ -321,19 +361,22 @@ class RedisEngine:
             entries = [(entry_id, fields) for entry_id, fields in entries if fields]
             if not entries:
                 return []
-            pending = await self._client.xpending_range(
-                stream, group, entries[0][0], entries[-1][0], len(entries), consumername=consumer
-            )
-            attempts = {row["message_id"]: int(row["times_delivered"]) for row in pending}
+            async with self._client.pipeline(transaction=False) as pipe:  # each entry's count
+                for entry_id, _ in entries:
+                    pipe.xpending_range(stream, group, entry_id, entry_id, 1)
+                rows = await pipe.execute()
+            attempts = {row["message_id"]: int(row["times_delivered"]) for (row,) in rows if row}
             return self._inbound(stream, entries, attempts)
 
     async def read_new(
         self, streams: Sequence[str], group: str, consumer: str, *, count: int, block: float
     ) -> list[Inbound]:
+        for name in streams:
+            self._physical(name, "read_new")
         with self._deadline(block):
             wanted = dict.fromkeys(streams, ">")
             # BLOCK 0 would wait for ever: no wait at all is no BLOCK.
-            milliseconds = int(block * 1000) if block > 0 else None
+            milliseconds = max(1, math.ceil(block * 1000)) if block > 0 else None
             try:
                 reply = await self._client.xreadgroup(
                     group, consumer, wanted, count=count, block=milliseconds
@@ -346,11 +389,13 @@ class RedisEngine:
             return taken  # up to count per stream: every entry read is pending now, so all are kept
 
     async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+        self._physical(stream, "ack")
         with self._deadline():
             if entry_ids:
                 await self._client.xack(stream, group, *entry_ids)
 
     async def dead_letter(self, inbound: Inbound, group: str, reason: str) -> None:
+        self._physical(inbound.stream, "dead_letter")
         with self._deadline():
             fields = _fields(inbound.envelope)
             fields[_ORIGINAL] = inbound.entry_id.encode()
@@ -365,6 +410,7 @@ class RedisEngine:
                 await pipe.execute()
 
     async def dead_letters(self, stream: str) -> list[DeadLetter]:
+        self._physical(stream, "dead_letters")
         with self._deadline():
             letters = []
             for _, fields in await self._client.xrange(f"{stream}:dead"):
@@ -381,6 +427,7 @@ class RedisEngine:
             return letters
 
     async def pending_count(self, stream: str, group: str) -> int:
+        self._physical(stream, "pending_count")
         with self._deadline():
             try:
                 summary = await self._client.xpending(stream, group)
@@ -389,6 +436,7 @@ class RedisEngine:
             return int(summary["pending"])
 
     async def lag(self, stream: str, group: str) -> int | None:
+        self._physical(stream, "lag")
         with self._deadline():
             try:
                 groups = await self._client.xinfo_groups(stream)
@@ -407,8 +455,10 @@ class RedisEngine:
 
         Returns how many entries Redis removed (approximate trimming removes
         whole nodes, so possibly none).  `append` calls it every ``trim_every``
-        seconds per stream.
+        seconds per stream.  A stream no group reads yet is left whole: a group
+        created later gets every entry.
         """
+        self._physical(stream, "trim")
         with self._deadline():
             if self._retention is None:
                 return 0
@@ -416,6 +466,8 @@ class RedisEngine:
             try:
                 groups = await self._client.xinfo_groups(stream)
             except ResponseError:  # no such stream yet
+                return 0
+            if not groups:  # nobody reads it yet: a group created later must get everything
                 return 0
             for info in groups:
                 # Not past the group's first unread entry...
@@ -460,7 +512,7 @@ class RedisEngine:
         attempts: Mapping[bytes, int],
     ) -> list[Inbound]:
         return [
-            Inbound(stream, _text(entry_id), _envelope(fields), attempts.get(entry_id, 1))
+            Inbound(stream, _text(entry_id), _read(entry_id, fields), attempts.get(entry_id, 1))
             for entry_id, fields in entries
         ]
 
@@ -520,6 +572,26 @@ def _values(envelope: Envelope) -> list[bytes]:
 
 def _fields(envelope: Envelope) -> dict[bytes, bytes]:
     return dict(zip((_ID, _TYPE, _META, _PAYLOAD), _values(envelope), strict=True))
+
+
+def _read(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Envelope:
+    """The entry's envelope; for an entry that holds none, one its decoding will refuse.
+
+    An entry written by another tool, or damaged, must not stop the group: its
+    decoding fails in the worker, which dead-letters it with its fields kept.
+    """
+    try:
+        return _envelope(fields)
+    except Exception as error:
+        names = ", ".join(sorted(_text(name) for name in fields)) or "none"
+        raw = {_text(name): value.decode(errors="replace") for name, value in fields.items()}
+        return Envelope(
+            id=_text(entry_id),
+            type=f"<not an envelope: {type(error).__name__}; fields {names}>",
+            version=1,
+            occurred_at=datetime.now(UTC),
+            payload=json.dumps(raw).encode(),
+        )
 
 
 def _envelope(fields: Mapping[bytes, bytes]) -> Envelope:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._errors import ConfigurationError, PublishError
+from .._errors import ConfigurationError, GroupNotFoundError, PublishError
 from ._context import enter_delivery, leave_delivery
 from ._engine import Engine, Inbound
 
@@ -146,6 +146,15 @@ class Worker:
         for option, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(where, "worker-count", option=option, value=value)
+        given: tuple[object, object] = (group, consumer)  # checked, whatever typed
+        if not isinstance(given[0], str) or not group:
+            raise ConfigurationError(where, "worker-name", option="group", value=group)
+        if given[1] is not None and (not isinstance(given[1], str) or not consumer):
+            raise ConfigurationError(where, "worker-name", option="consumer", value=consumer)
+        if not callable(getattr(codec, "decode", None)):
+            raise ConfigurationError(where, "worker-codec", option="codec", value=codec)
+        if kwargs is not None and "delivery" in kwargs:
+            raise ConfigurationError(where, "worker-kwargs", option="kwargs", value=kwargs)
         seconds: dict[str, object] = {"block": block, "claim_after": claim_after, "grace": grace}
         for option, value in seconds.items():
             if (
@@ -155,6 +164,10 @@ class Worker:
                 or value < 0
             ):
                 raise ConfigurationError(where, "worker-seconds", option=option, value=value)
+        if not claim_after:
+            raise ConfigurationError(
+                where, "worker-claim-after", option="claim_after", value=claim_after
+            )
         check = getattr(codec, "check", None)
         if callable(check):  # JsonCodec: a field type it cannot handle fails here, at set-up
             check()
@@ -174,9 +187,10 @@ class Worker:
         self._stats = WorkerStats()
         self._scopes: set[anyio.CancelScope] = set()
         #: (stream, entry id) of the entries being handled: a claim that returns one is ignored.
-        self._handling: set[tuple[str, str]] = set()
+        self._handling: dict[tuple[str, str], float] = {}  # -> when it was handed over
         self._next_lag = -math.inf
         self._stopping = False
+        self._running = False
         self._servers = 0
         self._servers_done = anyio.Event()
         #: Entries handled and not yet acked, per stream, and whether an ack call is under way.
@@ -214,8 +228,15 @@ class Worker:
         holds more entries than it can handle.  Acks are sent together, each
         batch made of the entries finished while the previous ack was on its way.
         """
-        for stream in self.streams:
-            await self.engine.ensure_group(stream, self.group)
+        if self._running:
+            raise ConfigurationError("Worker.run()", "worker-running", option="self", value=self)
+        self._running = True
+        try:
+            await self._run()
+        finally:
+            self._running = False
+
+    async def _run(self) -> None:
         # A buffer of max_in_flight entries: a handler task that finishes one takes the
         # next without waiting for the reader, and the reader fills it a batch at a time.
         send, receive = anyio.create_memory_object_stream[_Job](self._max_in_flight)
@@ -238,18 +259,23 @@ class Worker:
                     await self._drain()
 
     async def _read(self, send: MemoryObjectSendStream[_Job]) -> None:
-        for stream in self.streams:  # 1. this consumer's own pending entries
-            while entries := await self.engine.read_pending(
-                stream, self.group, self.consumer, count=self._batch
-            ):
-                await self._hand_over(send, entries)
-                if len(entries) < self._batch:
-                    break
+        """Read until cancelled; an engine that fails is asked again after a capped backoff.
+
+        Set-up (the groups, this consumer's own pending entries) is part of the
+        loop: a worker started while the broker is still starting waits for it,
+        and a group that was lost (a flushed database) is made again.
+        """
+        ready = False
         failures = 0
         while True:
             try:
+                if not ready:
+                    await self._set_up(send)
+                    ready = True
                 await self._fetch(send)
             except Exception as error:  # the engine is down: wait, then read again
+                if isinstance(error, GroupNotFoundError):
+                    ready = False  # made again, and this consumer's pending entries read again
                 failures += 1
                 delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (failures - 1))
                 logger.warning(
@@ -264,8 +290,23 @@ class Worker:
             else:
                 failures = 0
 
+    async def _set_up(self, send: MemoryObjectSendStream[_Job]) -> None:
+        """The groups, then this consumer's own pending entries, each once, page by page."""
+        for stream in self.streams:
+            await self.engine.ensure_group(stream, self.group)
+        for stream in self.streams:
+            after: str | None = None
+            while entries := await self.engine.read_pending(
+                stream, self.group, self.consumer, count=self._batch, after=after
+            ):
+                after = entries[-1].entry_id
+                await self._hand_over(send, entries)
+                if len(entries) < self._batch:
+                    break
+
     async def _fetch(self, send: MemoryObjectSendStream[_Job]) -> None:
         """One round: the entries of consumers gone quiet, then new ones."""
+        await self._touch()  # before the claims: an entry being handled is not idle
         for stream in self.streams:
             claimed = await self.engine.claim(
                 stream, self.group, self.consumer, idle=self._claim_after, count=self._batch
@@ -290,6 +331,22 @@ class Worker:
             self._next_lag = now + _LAG_EVERY
             self._stats.lag = await self._lag()
 
+    async def _touch(self) -> None:
+        """Keep the entries being handled from looking idle: no claim takes them over.
+
+        Without it, a handler slower than ``claim_after`` would see its entry
+        claimed, by this worker (each claim counts a delivery) or another replica
+        (which would handle it at the same time).
+        """
+        # Only those handed over a while ago: a quick handler's entry needs no call.
+        since = anyio.current_time() - self._claim_after / 3
+        by_stream: dict[str, list[str]] = {}
+        for (stream, entry_id), started in self._handling.items():
+            if started <= since:
+                by_stream.setdefault(stream, []).append(entry_id)
+        for stream, entry_ids in by_stream.items():
+            await self.engine.touch(stream, self.group, self.consumer, entry_ids)
+
     async def _lag(self) -> int | None:
         total = 0
         for stream in self.streams:
@@ -306,7 +363,7 @@ class Worker:
             key = (inbound.stream, inbound.entry_id)
             if key in self._handling:  # claimed back while still being handled here
                 continue
-            self._handling.add(key)  # before a claim can return it again
+            self._handling[key] = anyio.current_time()  # before a claim can return it again
             job = self._job(inbound)
             try:
                 try:
@@ -314,7 +371,7 @@ class Worker:
                 except anyio.WouldBlock:
                     await send.send(job)  # all busy, buffer full: reading waits (backpressure)
             except BaseException:  # stopped first: the entry stays pending
-                self._handling.discard(key)
+                self._handling.pop(key, None)
                 self._finished(job)
                 raise
 
@@ -357,6 +414,22 @@ class Worker:
                         if after is not None:  # the key's previous entry first: order per key
                             await after.wait()
                         await self._process(inbound)
+                    except anyio.get_cancelled_exc_class():
+                        if scope.cancel_called:  # the drain stopped it: the entry stays pending
+                            raise
+                        # Not this worker's doing: a handler awaited something cancelled
+                        # elsewhere.  A failure of the handler, not the end of this task.
+                        self._stats.failed += 1
+                        logger.error(
+                            "Event %s (%s) of %s: a handler raised a cancellation while the "
+                            "worker was not stopping; the entry stays pending and comes back "
+                            "after %s s",
+                            inbound.envelope.id,
+                            inbound.envelope.type,
+                            inbound.stream,
+                            self._claim_after,
+                            exc_info=True,
+                        )
                     except Exception:  # the engine failed to take a dead letter or an ack
                         logger.exception(
                             "Event %s (%s) of %s stays pending: the engine failed",
@@ -369,7 +442,7 @@ class Worker:
                         self._finished(job)
                         key = (inbound.stream, inbound.entry_id)
                         if key not in self._queued:  # else the ack's flush lets it go
-                            self._handling.discard(key)
+                            self._handling.pop(key, None)
             finally:
                 self._scopes.discard(scope)
                 self._servers -= 1
@@ -424,7 +497,7 @@ class Worker:
                     del batch[stream]
                     for entry_id in entry_ids:
                         self._queued.discard((stream, entry_id))
-                        self._handling.discard((stream, entry_id))
+                        self._handling.pop((stream, entry_id), None)
         finally:
             self._acking = False
 
