@@ -6,6 +6,7 @@ below on trio).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -152,3 +153,72 @@ async def test_on_trio_the_engine_says_it_needs_asyncio() -> None:
 
 def make_envelope(n: int) -> Envelope:
     return envelope(n)
+
+
+async def test_an_entry_that_holds_no_envelope_is_dead_lettered_not_a_stall(
+    engine: RedisEngine,
+) -> None:
+    await engine.ensure_group("orders", "billing")
+    await engine.append("orders", [envelope(1)])
+    foreign = await engine.client.xadd("orders", {"hello": "from another tool"})
+    await engine.append("orders", [envelope(2)])
+    read = await engine.read_new(["orders"], "billing", "b1", count=10, block=0)
+    assert [one.entry_id for one in read][1] == foreign.decode()
+    odd = read[1].envelope
+    assert odd.type == "<not an envelope: KeyError; fields hello>"
+    assert json.loads(odd.payload) == {"hello": "from another tool"}  # kept for the dead letter
+
+
+async def test_a_pending_entry_deleted_from_the_stream_is_acked_not_delivered(
+    engine: RedisEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    await engine.ensure_group("orders", "billing")
+    ids = await engine.append("orders", [envelope(n) for n in range(3)])
+    await engine.read_new(["orders"], "billing", "b1", count=10, block=0)
+    await engine.client.xdel("orders", ids[1])
+    again = await engine.read_pending("orders", "billing", "b1", count=10)
+    assert [one.entry_id for one in again] == [ids[0], ids[2]]
+    assert await engine.pending_count("orders", "billing") == 2
+    assert f"Entries {ids[1]} of orders were pending for group billing but are gone" in (
+        caplog.text
+    )
+
+
+async def test_a_claim_gives_each_entry_its_own_delivery_count(
+    engine: RedisEngine, advance: Callable[[float], Awaitable[None]]
+) -> None:
+    await engine.ensure_group("orders", "billing")
+    ids = await engine.append("orders", [envelope(n) for n in range(4)])
+    await engine.read_new(["orders"], "billing", "b1", count=4, block=0)
+    for _ in range(2):  # ids[1] and ids[3] get two more deliveries to b1
+        await engine.read_pending("orders", "billing", "b1", count=4)
+    await engine.ack("orders", "billing", [ids[0], ids[2]])
+    await advance(0.1)
+    claimed = await engine.claim("orders", "billing", "b2", idle=0.05, count=10)
+    assert [(one.entry_id, one.attempt) for one in claimed] == [(ids[1], 4), (ids[3], 4)]
+
+
+async def test_a_partitioned_stream_is_read_by_its_partitions(redis_server: RedisServer) -> None:  # noqa: F811
+    engine = RedisEngine(redis_server.url, partitions={"orders": 2})
+    with pytest.raises(RedisEngineError) as caught:
+        await engine.ensure_group("orders", "billing")
+    error = caught.value
+    assert (error.problem, error.option, error.value) == ("partitioned", "orders", "ensure_group")
+    assert str(error) == (
+        "RedisEngine.ensure_group('orders'): 'orders' is split into partitions, so no Redis "
+        "stream has that name: reading it would read nothing, for ever.\n"
+        "Tip: Read its partitions: Worker(engine, ..., streams=engine.streams('orders')); "
+        "only append takes the logical name."
+    )
+    await engine.aclose()
+
+
+async def test_a_stream_no_group_reads_yet_is_not_trimmed(redis_server: RedisServer) -> None:  # noqa: F811
+    engine = RedisEngine(redis_server.url, retention=0.001)
+    await engine.client.flushall()
+    for n in range(300):
+        await engine.append("orders", [envelope(n)])
+    await anyio.sleep(0.01)  # older than the retention
+    assert await engine.trim("orders") == 0
+    assert await engine.client.xlen("orders") == 300
+    await engine.aclose()

@@ -346,3 +346,121 @@ def test_wrong_options_are_refused(option: str, value: object, problem: str) -> 
         "Worker()",
     )
     assert "\nTip: " in str(caught.value)
+
+
+async def test_own_pending_entries_beyond_one_batch_are_each_read_once() -> None:
+    engine = MemoryEngine()
+    bus = LocalEventBus()
+    attempts: dict[int, list[int]] = {}
+    release = anyio.Event()
+
+    @bus.register
+    async def on_placed(event: Placed, delivery: Delivery) -> None:
+        attempts.setdefault(event.order, []).append(delivery.attempt)
+        await release.wait()  # all in flight while the worker reads its pending list
+
+    await engine.ensure_group("orders", "billing")
+    await engine.append("orders", [envelope(n) for n in range(30)])
+    await engine.read_new(["orders"], "billing", "billing-1", count=30, block=0)  # a crash
+    worker = worker_of(engine, bus, batch=10, max_in_flight=4)
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.run)
+        await until(lambda: len(attempts) == 4)
+        release.set()
+        await until(lambda: worker.stats().acked == 30)
+        group.cancel_scope.cancel()
+    assert attempts == {n: [2] for n in range(30)}  # read once, not once per loop
+    assert (worker.stats().dead_lettered, await engine.pending_count("orders", "billing")) == (
+        0,
+        0,
+    )
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's Cancelled cannot be raised
+async def test_a_handler_raising_a_stray_cancellation_fails_and_the_worker_goes_on() -> None:
+    import asyncio
+
+    engine = MemoryEngine()
+    bus = LocalEventBus()
+    handled: list[int] = []
+
+    @bus.register
+    async def on_placed(event: Placed) -> None:
+        if event.order < 3:
+            raise asyncio.CancelledError()  # e.g. it awaited a task something else cancelled
+        handled.append(event.order)
+
+    await engine.append("orders", [envelope(n) for n in range(8)])
+    worker = worker_of(engine, bus, max_in_flight=2)
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.run)
+        await until(lambda: worker.stats().acked == 5 and worker.stats().failed == 3)
+        group.cancel_scope.cancel()
+    assert sorted(handled) == [3, 4, 5, 6, 7]  # the handler tasks all survived
+    assert await engine.pending_count("orders", "billing") == 3  # back after claim_after
+
+
+async def test_a_worker_runs_once_at_a_time() -> None:
+    engine = MemoryEngine()
+    worker = worker_of(engine, LocalEventBus())
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.run)
+        await until(lambda: worker._running)
+        with pytest.raises(ConfigurationError) as caught:
+            await worker.run()
+        group.cancel_scope.cancel()
+    assert caught.value.problem == "worker-running"
+    assert "is running already: one Worker runs once at a time" in str(caught.value)
+    async with anyio.create_task_group() as group:  # and again, once it stopped
+        group.start_soon(worker.run)
+        await until(lambda: worker._running)
+        group.cancel_scope.cancel()
+
+
+async def test_an_engine_down_at_start_is_waited_for(caplog: pytest.LogCaptureFixture) -> None:
+    engine = MemoryEngine()
+    bus = LocalEventBus()
+    seen: list[int] = []
+
+    @bus.register
+    async def on_placed(event: Placed) -> None:
+        seen.append(event.order)
+
+    await engine.append("orders", [envelope(1)])
+    engine.fail(ConnectionError("still starting"))
+    worker = worker_of(engine, bus)
+    with caplog.at_level(logging.WARNING, logger="mediator.transports"):
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker.run)
+            await until(lambda: "still starting" in caplog.text)
+            engine.recover()
+            await until(lambda: worker.stats().acked == 1)
+            group.cancel_scope.cancel()
+    assert seen == [1]
+    assert "Worker billing-1 could not read orders (ConnectionError: still starting)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("options", "problem", "option"),
+    [
+        ({"group": ""}, "worker-name", "group"),
+        ({"consumer": 7}, "worker-name", "consumer"),
+        ({"claim_after": 0}, "worker-claim-after", "claim_after"),
+        ({"kwargs": {"delivery": None}}, "worker-kwargs", "kwargs"),
+    ],
+)
+def test_set_up_mistakes_are_refused(options: dict[str, Any], problem: str, option: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        worker_of(MemoryEngine(), LocalEventBus(), **options)
+    assert (caught.value.problem, caught.value.option) == (problem, option)
+    assert "Tip:" in str(caught.value)
+
+
+def test_a_codec_without_decode_is_refused() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Worker(MemoryEngine(), object(), LocalEventBus(), streams="orders", group="g")  # type: ignore[arg-type]
+    assert (caught.value.problem, caught.value.option) == ("worker-codec", "codec")
+    assert str(caught.value).endswith(
+        "has no decode() method.\nTip: Pass a codec such as JsonCodec(types): "
+        "decode(type, version, payload)."
+    )

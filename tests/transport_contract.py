@@ -163,6 +163,36 @@ async def test_a_crashed_consumer_reads_its_pending_entries_again(engine: Engine
     assert await engine.pending_count("orders", "billing") == 2  # ids[1] (b1), ids[2] (b2)
 
 
+async def test_pending_entries_are_read_page_by_page_after_an_id(engine: Engine) -> None:
+    await engine.ensure_group("orders", "billing")
+    ids = await engine.append("orders", [envelope(n) for n in range(5)])
+    await engine.read_new(["orders"], "billing", "b1", count=10, block=0)  # then crashes
+    pages: list[list[str]] = []
+    after: str | None = None
+    while page := await engine.read_pending("orders", "billing", "b1", count=2, after=after):
+        pages.append([one.entry_id for one in page])
+        after = page[-1].entry_id
+    assert pages == [ids[0:2], ids[2:4], ids[4:5]]  # each once, in order
+    again = await engine.read_pending("orders", "billing", "b1", count=10)
+    assert [one.attempt for one in again] == [3, 3, 3, 3, 3]  # the pages counted once each
+
+
+async def test_touched_entries_are_not_idle_and_their_count_stays(
+    engine: Engine, advance: Advance
+) -> None:
+    await engine.ensure_group("orders", "billing")
+    ids = await engine.append("orders", [envelope(n) for n in range(2)])
+    await engine.read_new(["orders"], "billing", "b1", count=10, block=0)
+    await advance(IDLE * 2)
+    await engine.touch("orders", "billing", "b1", [ids[0]])  # still being handled
+    claimed = await engine.claim("orders", "billing", "b2", idle=IDLE, count=10)
+    assert [(one.entry_id, one.attempt) for one in claimed] == [(ids[1], 2)]
+    await advance(IDLE * 2)
+    [later] = await engine.claim("orders", "billing", "b2", idle=IDLE * 1.5, count=1)
+    assert (later.entry_id, later.attempt) == (ids[0], 2)  # touching counted no delivery
+    await engine.touch("orders", "billing", "b1", [])  # nothing to touch: fine
+
+
 async def test_another_consumer_claims_entries_idle_long_enough(
     engine: Engine, advance: Advance
 ) -> None:
