@@ -440,6 +440,29 @@ async def test_a_failed_append_releases_the_rows(db: Path) -> None:
     assert await relay(outbox, other).run_once() == 7  # at once, without waiting for a lease
 
 
+async def test_a_failed_stream_releases_its_own_rows_not_those_already_marked(db: Path) -> None:
+    outbox, connection = make(db)
+    with connection:  # interleaved: a1 b1 a2
+        outbox.put(connection, Placed(1), stream="a")
+        outbox.put(connection, Placed(2), stream="b")
+        outbox.put(connection, Placed(3), stream="a")
+
+    class FailsOnB(FakeEngine):
+        async def append(self, stream: str, envelopes: Sequence[Envelope]) -> list[str]:
+            if stream == "b":
+                raise ConnectionError("b is down")
+            return await super().append(stream, envelopes)
+
+    with pytest.raises(ConnectionError):
+        await relay(outbox, FailsOnB()).run_once()
+    rows = {row.envelope.payload: row for row in await outbox.rows()}
+    assert [rows[p].published_at is not None for p in sorted(rows)] == [True, False, True]
+    assert all(row.claimed_by is None for row in rows.values())  # b's row free at once
+    again = FakeEngine()
+    assert await relay(outbox, again).run_once() == 1
+    assert [stream for stream, _ in again.entries] == ["b"]
+
+
 async def test_backoff_is_capped(db: Path) -> None:
     outbox, connection = make(db)
     with connection:

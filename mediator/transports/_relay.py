@@ -193,7 +193,8 @@ class Relay:
                 seqs = [row.seq for row in group]
                 sent += len(seqs)
                 marked = await self.store.mark_published(self.relay_id, seqs)
-                left = left[len(seqs) :]
+                done = set(seqs)  # this stream's rows, wherever they were in the batch
+                left = [seq for seq in left if seq not in done]
                 if marked < len(seqs):
                     logger.warning(
                         "Relay %s: %s of %s event(s) appended to %r were claimed by another "
