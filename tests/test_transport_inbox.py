@@ -360,7 +360,34 @@ async def test_a_nested_shared_transaction_is_a_clear_error_not_a_deadlock(
     error = nested.failures[0].exception
     assert isinstance(error, InboxError)
     assert error.problem == "nested"
-    assert "Tip: Publish the inner event after the outer handler returned" in str(error)
+    assert "Tip: Let the outer handler collect the inner event" in str(error)
     assert charges(db) == []
     await bus.publish(Total(10))  # the inbox is usable again
     assert charges(db) == [10]
+
+
+async def test_a_handler_that_commits_the_shared_transaction_itself_is_an_error(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+    fail_after_commit = [False, True]
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        db.commit()  # wrong: the inbox commits
+        if fail_after_commit.pop():
+            raise RuntimeError("after the commit")
+
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(Placed(1), delivery=a_delivery())
+    failed = caught.value.failures[0].exception
+    assert isinstance(failed, RuntimeError)  # the handler's own error, explained by a note
+    assert any("committed or rolled back the inbox's shared" in n for n in failed.__notes__)
+
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(Placed(2), delivery=a_delivery())
+    error = caught.value.failures[0].exception
+    assert isinstance(error, InboxError)
+    assert error.problem == "committed"
+    assert "Tip: Leave the transaction to the inbox: no db.commit()" in str(error)

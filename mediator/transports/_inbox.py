@@ -70,7 +70,9 @@ class InboxStore(Protocol):
         ...
 
 
-InboxProblem = Literal["store", "parameter", "no-database", "table", "thread", "nested"]
+InboxProblem = Literal[
+    "store", "parameter", "no-database", "table", "thread", "nested", "committed"
+]
 
 
 class InboxError(MediatorError, TypeError, ValueError):
@@ -119,8 +121,16 @@ class InboxError(MediatorError, TypeError, ValueError):
             "nested": (
                 "comes from a handler that runs inside another handler's shared transaction "
                 "of the same inbox, which it would wait for forever",
-                "publish the inner event after the outer handler returned, or give the inner "
-                "handler no connection= (it is then recorded on its own)",
+                "let the outer handler collect the inner event (an EventAggregate, or a row in "
+                "its outbox) and publish it once it returned, or give the inner handlers an "
+                "inbox of their own on another database",
+            ),
+            "committed": (
+                "was handled by a handler that committed or rolled back the inbox's shared "
+                "transaction itself, so its writes and the inbox's record no longer commit "
+                "together",
+                "leave the transaction to the inbox: no db.commit(), db.rollback() or "
+                "`with db:` in a handler given connection=; raise to roll back",
             ),
         }[problem]
         self._say(f"{where}: {option}={shown} {what}.", tip)

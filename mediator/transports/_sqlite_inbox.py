@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from .._errors import add_note
 from ._inbox import InboxAttempt, InboxError, InboxKey
 
 __all__ = ["SqliteInbox"]
@@ -40,6 +41,7 @@ _APPLIED = InboxAttempt(applied=True)
 _FRESH = InboxAttempt(applied=False)
 #: Connections kept open between calls, for the next handler.
 _KEEP = 8
+_WHERE = "SqliteInbox.attempt()"
 #: The inbox whose shared transaction the current task is in.
 _inside: ContextVar[SqliteInbox | None] = ContextVar("mediator_inbox", default=None)
 
@@ -122,11 +124,18 @@ class SqliteInbox:
                 return
             try:
                 yield InboxAttempt(applied=False, transaction=connection)
-            except BaseException:
+            except BaseException as error:
+                if not connection.in_transaction:  # the handler ended it: its record is gone too
+                    add_note(error, str(InboxError(_WHERE, "committed", option="key", value=key)))
                 with anyio.CancelScope(shield=True):
                     await self._quick(_rollback, connection=connection)
                 clean = True
                 raise
+            if not connection.in_transaction:
+                # The record committed with what the handler wrote before its own commit;
+                # what it wrote after is outside any transaction.  A mistake to show.
+                clean = True
+                raise InboxError(_WHERE, "committed", option="key", value=key)
             if self._commit_waits(connection):  # waits for the disk: in a thread
                 await self._in_thread(_waiting, connection, self._timeout, _commit)
             else:  # on the loop, or in a thread if a reader holds the lock it needs
