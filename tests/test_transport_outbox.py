@@ -582,7 +582,18 @@ async def test_run_prunes_on_start_and_every_prune_every(db: Path) -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("batch", 0), ("batch", True), ("lease", 0), ("poll", -1.0), ("retention", float("nan"))],
+    [
+        ("batch", 0),
+        ("batch", True),
+        ("batch", "10"),
+        ("batch", None),
+        ("batch", 2.5),
+        ("lease", 0),
+        ("poll", -1.0),
+        ("poll", "1"),
+        ("retention", float("nan")),
+        ("backoff", 0.5),
+    ],
 )
 def test_relay_options(db: Path, option: str, value: object) -> None:
     outbox = SqliteOutbox(FakeCodec(), database=db)

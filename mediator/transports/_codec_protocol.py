@@ -18,8 +18,14 @@ class Encoded(NamedTuple):
 class Codec(Protocol):
     """Turns registered events into payloads and back."""
 
-    #: The MIME type of the payloads (``"application/json"``).
-    content_type: str
+    @property
+    def content_type(self) -> str:
+        """The MIME type of the payloads (``"application/json"``).
+
+        Read-only, so that a class attribute, a property or a frozen dataclass
+        field all satisfy it.
+        """
+        ...
 
     def encode(self, event: object) -> Encoded:
         """Raise a clear error if the event's class is not registered."""

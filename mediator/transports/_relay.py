@@ -74,8 +74,11 @@ class Relay:
         backoff_cap: float = 30.0,
     ) -> None:
         where = "Relay()"
-        if isinstance(batch, bool) or batch < 1:
+        count: object = batch  # checked, whatever typed
+        if isinstance(count, bool) or not isinstance(count, int) or batch < 1:
             raise OutboxError(where, "option", option="batch", value=batch)
+        if not callable(backoff):
+            raise OutboxError(where, "option", option="backoff", value=backoff)
         if isinstance(retention, timedelta):
             retention = retention.total_seconds()
         seconds: dict[str, object] = {

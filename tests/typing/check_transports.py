@@ -65,6 +65,34 @@ as_redis: Engine = redis_engine
 assert_type(redis_engine.streams("orders", [0, 1]), list[str])
 problem: str = RedisEngineError("option", option="timeout", value=0).problem
 
+@dataclass(frozen=True)
+class FrozenCodec:
+    """A codec whose content type is a frozen field, or a property: both are codecs."""
+
+    content_type: str = "application/x-msgpack"
+
+    def encode(self, event: object) -> Encoded:
+        return Encoded("x", 1, b"")
+
+    def decode(self, type: str, version: int, payload: bytes) -> object:
+        return object()
+
+
+class PropertyCodec:
+    @property
+    def content_type(self) -> str:
+        return "application/cbor"
+
+    def encode(self, event: object) -> Encoded:
+        return Encoded("x", 1, b"")
+
+    def decode(self, type: str, version: int, payload: bytes) -> object:
+        return object()
+
+
+frozen_codec: Codec = FrozenCodec()
+property_codec: Codec = PropertyCodec()
+
 # The library's own classes satisfy its protocols.
 as_codec: Codec = codec
 as_engine: Engine = engine
