@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -391,3 +392,21 @@ async def test_a_handler_that_commits_the_shared_transaction_itself_is_an_error(
     assert isinstance(error, InboxError)
     assert error.problem == "committed"
     assert "Tip: Leave the transaction to the inbox: no db.commit()" in str(error)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sqlite3's autocommit= is Python 3.12+")
+async def test_connections_opened_with_python_312_autocommit_work(path: Path) -> None:
+    inbox = SqliteInbox(
+        connect=lambda: sqlite3.connect(path, autocommit=False, check_same_thread=False)  # type: ignore[call-arg,unused-ignore]
+    )
+    with sqlite3.connect(path) as connection:
+        inbox.create(connection)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE IF NOT EXISTS seen (n INTEGER)")
+
+    await bus.publish(Placed(1), delivery=a_delivery())
+    assert len(await inbox.applied()) == 1
+    inbox.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -609,3 +610,14 @@ def test_relay_id_default_is_unique(db: Path) -> None:
     a, b = relay(outbox, object()), relay(outbox, object())
     assert a.relay_id != b.relay_id
     assert "relay_id=" in repr(a)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sqlite3's autocommit= is Python 3.12+")
+def test_put_refuses_a_python_312_autocommit_connection(db: Path) -> None:
+    outbox = SqliteOutbox(FakeCodec(), database=db)
+    connection = sqlite3.connect(db, autocommit=True)  # type: ignore[call-arg,unused-ignore]
+    outbox.create(connection)
+    with pytest.raises(OutboxError) as caught:
+        outbox.put(connection, Placed(1), stream="orders")
+    assert caught.value.problem == "autocommit"
+    connection.close()

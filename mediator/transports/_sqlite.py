@@ -45,6 +45,25 @@ _COLUMNS = (
 )
 
 
+def _autocommits(connection: sqlite3.Connection) -> bool:
+    """Whether each statement commits on its own (Python 3.12's ``autocommit=True`` too)."""
+    if getattr(connection, "autocommit", None) is True:
+        return True
+    return connection.isolation_level is None
+
+
+def explicit_transactions(connection: sqlite3.Connection) -> None:
+    """No implicit transactions: BEGIN, COMMIT and ROLLBACK are the caller's.
+
+    Python 3.12's ``autocommit=False`` would open a transaction of its own,
+    which an explicit BEGIN then runs into.
+    """
+    connection.isolation_level = None
+    legacy = getattr(sqlite3, "LEGACY_TRANSACTION_CONTROL", None)
+    if getattr(connection, "autocommit", legacy) is not legacy:
+        connection.autocommit = True  # type: ignore[attr-defined,unused-ignore]
+
+
 def _handler_taking(
     name: str, write: Callable[[object, object], None], message: object
 ) -> Callable[..., Awaitable[None]]:
@@ -155,7 +174,7 @@ class SqliteOutbox:
         OpenTelemetry span; ``headers`` are added over them.  Returns the
         envelopes, in order.
         """
-        if connection.isolation_level is None and not connection.in_transaction:
+        if _autocommits(connection) and not connection.in_transaction:
             raise OutboxError(
                 "SqliteOutbox.put()", "autocommit", option="connection", value=connection
             )
@@ -318,7 +337,7 @@ class SqliteOutbox:
         else:
             raise OutboxError("SqliteOutbox()", "no-database", option="database", value=None)
         try:
-            connection.isolation_level = None  # the transactions below are explicit
+            explicit_transactions(connection)  # the transactions below say BEGIN themselves
             return function(connection, *args)
         finally:
             connection.close()

@@ -32,6 +32,7 @@ import anyio.to_thread
 
 from .._errors import add_note
 from ._inbox import InboxAttempt, InboxError, InboxKey
+from ._sqlite import explicit_transactions
 
 __all__ = ["SqliteInbox"]
 
@@ -174,7 +175,7 @@ class SqliteInbox:
         else:
             assert self._database is not None
             connection = sqlite3.connect(self._database, check_same_thread=False)
-        connection.isolation_level = None  # the transactions below are explicit
+        explicit_transactions(connection)  # the transactions below say BEGIN themselves
         connection.execute("PRAGMA busy_timeout = 0")  # on the loop: never wait, see _quick
         return connection
 
