@@ -193,12 +193,22 @@ def test_bad_table_name() -> None:
     assert "is not a plain SQL name" in str(caught.value)
 
 
-async def test_relay_side_without_a_database() -> None:
-    outbox = SqliteOutbox(FakeCodec())
+def test_relay_side_without_a_database() -> None:
+    # Refused at set-up, not on the relay's first claim.
     with pytest.raises(OutboxError) as caught:
-        await outbox.claim("r", 10, 1.0)
-    assert caught.value.problem == "no-database"
-    assert "Tip: Pass database='app.db'" in str(caught.value)
+        SqliteOutbox(FakeCodec())
+    error = caught.value
+    assert (error.where, error.problem, error.option, error.value) == (
+        "SqliteOutbox()",
+        "no-database",
+        "database",
+        None,
+    )
+    assert str(error) == (
+        "SqliteOutbox(): database=None is missing: the relay's side opens its own connections.\n"
+        "Tip: Pass database='app.db' (the path the application writes to) or "
+        "connect=lambda: sqlite3.connect('app.db')."
+    )
 
 
 async def test_connect_factory(db: Path) -> None:
@@ -582,27 +592,42 @@ async def test_run_prunes_on_start_and_every_prune_every(db: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("option", "value"),
+    ("option", "value", "what"),
     [
-        ("batch", 0),
-        ("batch", True),
-        ("batch", "10"),
-        ("batch", None),
-        ("batch", 2.5),
-        ("lease", 0),
-        ("poll", -1.0),
-        ("poll", "1"),
-        ("retention", float("nan")),
-        ("backoff", 0.5),
+        ("relay_id", "", "is not a non-empty str"),
+        ("relay_id", 7, "is not a non-empty str"),
+        ("batch", 0, "is not a whole number (an int) of at least 1"),
+        ("batch", True, "is not a whole number (an int) of at least 1"),
+        ("batch", "10", "is not a whole number (an int) of at least 1"),
+        ("batch", None, "is not a whole number (an int) of at least 1"),
+        ("batch", 2.5, "is not a whole number (an int) of at least 1"),
+        ("lease", 0, "is not a finite number of seconds above 0"),
+        ("lease", None, "is not a finite number of seconds above 0"),
+        ("poll", -1.0, "is not a finite number of seconds, 0 or more"),
+        ("poll", "1", "is not a finite number of seconds, 0 or more"),
+        ("retention", float("nan"), "is not a finite number of seconds or a timedelta, 0 or more"),
+        ("prune_every", float("inf"), "is not a finite number of seconds, 0 or more"),
+        ("backoff_cap", False, "is not a finite number of seconds, 0 or more"),
+        ("backoff", 0.5, "is not callable: a function of the failures in a row, returning seconds"),
     ],
 )
-def test_relay_options(db: Path, option: str, value: object) -> None:
+def test_relay_options(db: Path, option: str, value: object, what: str) -> None:
     outbox = SqliteOutbox(FakeCodec(), database=db)
     with pytest.raises(OutboxError) as caught:
         relay(outbox, object(), **{option: value})
     error = caught.value
     assert (error.where, error.problem, error.option) == ("Relay()", "option", option)
-    assert "is not a positive finite number" in str(error)
+    assert error.value is value  # nan included
+    assert str(error).splitlines()[0] == f"Relay(): {option}={value!r} {what}."
+
+
+def test_relay_option_message() -> None:
+    error = OutboxError("Relay()", "option", option="batch", value="10")
+    assert str(error) == (
+        "Relay(): batch='10' is not a whole number (an int) of at least 1.\n"
+        "Tip: Pass counts as ints, seconds as finite numbers and backoff as a function, "
+        "such as batch=100, lease=30.0, poll=0.5, backoff=lambda failures: 1.0."
+    )
 
 
 def test_relay_id_default_is_unique(db: Path) -> None:

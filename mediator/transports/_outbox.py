@@ -88,6 +88,19 @@ OutboxProblem = Literal[
 ]
 
 
+#: What is wrong with a `Relay` option, by name.
+_OPTIONS = {
+    "relay_id": "is not a non-empty str",
+    "batch": "is not a whole number (an int) of at least 1",
+    "lease": "is not a finite number of seconds above 0",
+    "poll": "is not a finite number of seconds, 0 or more",
+    "retention": "is not a finite number of seconds or a timedelta, 0 or more",
+    "prune_every": "is not a finite number of seconds, 0 or more",
+    "backoff_cap": "is not a finite number of seconds, 0 or more",
+    "backoff": "is not callable: a function of the failures in a row, returning seconds",
+}
+
+
 class OutboxError(MediatorError, TypeError, ValueError):
     """An outbox or relay is set up or called wrongly; nothing was written.
 
@@ -125,8 +138,9 @@ class OutboxError(MediatorError, TypeError, ValueError):
                 "default isolation_level and a `with connection:` block",
             ),
             "option": (
-                "is not a positive finite number",
-                "pass seconds or counts such as batch=100, lease=30.0, poll=0.5",
+                _OPTIONS.get(option, "is not a valid setting"),
+                "pass counts as ints, seconds as finite numbers and backoff as a function, "
+                "such as batch=100, lease=30.0, poll=0.5, backoff=lambda failures: 1.0",
             ),
             "publish-kwargs": (
                 "is not something an outbox row carries",

@@ -74,7 +74,10 @@ class Relay:
         backoff_cap: float = 30.0,
     ) -> None:
         where = "Relay()"
-        count: object = batch  # checked, whatever typed
+        name: object = relay_id  # checked, whatever typed
+        if name is not None and (not isinstance(name, str) or not name):
+            raise OutboxError(where, "option", option="relay_id", value=relay_id)
+        count: object = batch
         if isinstance(count, bool) or not isinstance(count, int) or batch < 1:
             raise OutboxError(where, "option", option="batch", value=batch)
         if not callable(backoff):

@@ -96,7 +96,8 @@ class SqliteOutbox:
             anything is written.
         database: the database file, for the relay's side.
         connect: or a function returning a new connection to it (called for
-            each relay-side call; the connection is closed after it).
+            each relay-side call; the connection is closed after it).  One of
+            the two is required.
         table: the table's name.
         timeout: seconds a relay-side call waits for SQLite's write lock.
         clock: the time in Unix seconds (leases and publication times).
@@ -114,6 +115,8 @@ class SqliteOutbox:
     ) -> None:
         if not _NAME.match(str(table)):
             raise OutboxError("SqliteOutbox()", "table", option="table", value=table)
+        if database is None and connect is None:  # the relay's side would fail on every call
+            raise OutboxError("SqliteOutbox()", "no-database", option="database", value=None)
         check = getattr(codec, "check", None)
         if callable(check):  # JsonCodec: a field type it cannot encode fails here, at set-up
             check()
@@ -332,10 +335,9 @@ class SqliteOutbox:
     def _with_connection(self, function: Callable[..., _T], *args: Any) -> _T:
         if self._connect is not None:
             connection = self._connect()
-        elif self._database is not None:
-            connection = sqlite3.connect(self._database, timeout=self._timeout)
         else:
-            raise OutboxError("SqliteOutbox()", "no-database", option="database", value=None)
+            assert self._database is not None  # checked in __init__
+            connection = sqlite3.connect(self._database, timeout=self._timeout)
         try:
             explicit_transactions(connection)  # the transactions below say BEGIN themselves
             return function(connection, *args)
