@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -360,53 +361,115 @@ async def test_a_nested_shared_transaction_is_a_clear_error_not_a_deadlock(
     assert isinstance(nested, PublishError)
     error = nested.failures[0].exception
     assert isinstance(error, InboxError)
-    assert error.problem == "nested"
-    assert "Tip: Let the outer handler collect the inner event" in str(error)
+    assert (error.where, error.problem, error.option) == ("SqliteInbox.attempt()", "nested", "key")
+    assert str(error) == (
+        f"SqliteInbox.attempt(): key={error.value!r} comes from a handler that runs inside "
+        "another handler's shared transaction of the same inbox, which it would wait for "
+        "forever.\n"
+        "Tip: Let the outer handler collect the inner event (an EventAggregate, or a row in "
+        "its outbox) and publish it once it returned, or give the inner handlers an inbox of "
+        "their own on another database."
+    )
     assert charges(db) == []
     await bus.publish(Total(10))  # the inbox is usable again
     assert charges(db) == [10]
 
 
-async def test_a_handler_that_commits_the_shared_transaction_itself_is_an_error(
+def test_the_committed_message() -> None:
+    key = InboxKey(group="billing", event_id="e1", handler="charge")
+    error = InboxError("SqliteInbox.attempt()", "committed", option="key", value=key)
+    assert (error.where, error.problem, error.option, error.value) == (
+        "SqliteInbox.attempt()",
+        "committed",
+        "key",
+        key,
+    )
+    assert str(error) == (
+        "SqliteInbox.attempt(): key=InboxKey(group='billing', event_id='e1', handler='charge') "
+        "was handled by a handler that committed or rolled back the inbox's shared "
+        "transaction itself, so its writes and the inbox's record no longer commit together.\n"
+        "Tip: Leave the transaction to the inbox: no db.commit(), db.rollback() or `with db:` "
+        "in a handler given connection=; raise to roll back."
+    )
+
+
+def _commit(db: sqlite3.Connection) -> None:
+    db.commit()
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    db.rollback()
+
+
+def _with_block(db: sqlite3.Connection) -> None:
+    with db:
+        pass
+
+
+@pytest.mark.parametrize("end", [_commit, _rollback, _with_block])
+async def test_a_handler_that_ends_the_shared_transaction_itself_is_an_error(
+    db: sqlite3.Connection, inbox: SqliteInbox, end: Callable[[sqlite3.Connection], None]
+) -> None:
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        if event.order_id == 1:
+            end(db)  # wrong: the inbox commits, or rolls back when the handler raises
+
+    delivery = a_delivery()
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(Placed(1), delivery=delivery)
+    error = caught.value.failures[0].exception
+    assert isinstance(error, InboxError)
+    assert (error.where, error.problem, error.option) == ("SqliteInbox.attempt()", "committed", "key")
+    assert (error.value.group, error.value.event_id) == ("billing", delivery.event_id)
+    # Nothing stays open: the inbox takes the next event.
+    await bus.publish(Placed(2), delivery=a_delivery())
+    assert charges(db)[-1] == 2
+
+
+async def test_a_failing_handler_that_committed_keeps_its_error_with_a_note(
     db: sqlite3.Connection, inbox: SqliteInbox
 ) -> None:
     bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
-    fail_after_commit = [False, True]
 
     @bus.register
     async def charge(event: Placed, db: sqlite3.Connection) -> None:
         db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
         db.commit()  # wrong: the inbox commits
-        if fail_after_commit.pop():
-            raise RuntimeError("after the commit")
+        raise RuntimeError("after the commit")
 
     with pytest.raises(PublishError) as caught:
         await bus.publish(Placed(1), delivery=a_delivery())
     failed = caught.value.failures[0].exception
     assert isinstance(failed, RuntimeError)  # the handler's own error, explained by a note
-    assert any("committed or rolled back the inbox's shared" in n for n in failed.__notes__)
-
-    with pytest.raises(PublishError) as caught:
-        await bus.publish(Placed(2), delivery=a_delivery())
-    error = caught.value.failures[0].exception
-    assert isinstance(error, InboxError)
-    assert error.problem == "committed"
-    assert "Tip: Leave the transaction to the inbox: no db.commit()" in str(error)
+    assert str(failed) == "after the commit"
+    [note] = [note for note in failed.__notes__ if note.startswith("SqliteInbox.attempt()")]
+    assert note.startswith("SqliteInbox.attempt(): key=InboxKey(group='billing'")
+    assert "committed or rolled back the inbox's shared transaction itself" in note
+    assert charges(db) == [1]  # committed by the handler, with the inbox's record
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sqlite3's autocommit= is Python 3.12+")
-async def test_connections_opened_with_python_312_autocommit_work(path: Path) -> None:
+@pytest.mark.parametrize("autocommit", [False, True])
+async def test_connections_opened_with_python_312_autocommit_work(
+    path: Path, db: sqlite3.Connection, autocommit: bool
+) -> None:
     inbox = SqliteInbox(
-        connect=lambda: sqlite3.connect(path, autocommit=False, check_same_thread=False)  # type: ignore[call-arg,unused-ignore]
+        connect=lambda: sqlite3.connect(path, autocommit=autocommit, check_same_thread=False)  # type: ignore[call-arg,unused-ignore]
     )
-    with sqlite3.connect(path) as connection:
-        inbox.create(connection)
+    inbox.create(db)
     bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
 
     @bus.register
     async def charge(event: Placed, db: sqlite3.Connection) -> None:
-        db.execute("CREATE TABLE IF NOT EXISTS seen (n INTEGER)")
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
 
-    await bus.publish(Placed(1), delivery=a_delivery())
+    delivery = a_delivery()
+    await bus.publish(Placed(1), delivery=delivery)
+    await bus.publish(Placed(1), delivery=replace(delivery, attempt=2))  # absorbed
+    assert charges(db) == [1]
     assert len(await inbox.applied()) == 1
     inbox.close()

@@ -178,8 +178,13 @@ async def test_put_refuses_an_autocommit_connection(db: Path) -> None:
         outbox.put(connection, Placed(1), stream="orders")
     error = caught.value
     assert (error.where, error.problem, error.option) == ("SqliteOutbox.put()", "autocommit", "connection")
-    assert "would commit without the business rows" in str(error)
-    assert "Tip: Open a transaction first" in str(error)
+    assert str(error) == (
+        f"SqliteOutbox.put(): connection={connection!r} is in autocommit mode outside a "
+        "transaction, so the outbox rows would commit without the business rows.\n"
+        "Tip: Open a transaction first (connection.execute('BEGIN')), or use a connection in "
+        "sqlite3's default mode (not isolation_level=None, not autocommit=True) and a "
+        "`with connection:` block."
+    )
     connection.execute("BEGIN")
     outbox.put(connection, Placed(1), stream="orders")
     connection.execute("COMMIT")
@@ -638,11 +643,36 @@ def test_relay_id_default_is_unique(db: Path) -> None:
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sqlite3's autocommit= is Python 3.12+")
-def test_put_refuses_a_python_312_autocommit_connection(db: Path) -> None:
+async def test_put_refuses_a_python_312_autocommit_connection(db: Path) -> None:
     outbox = SqliteOutbox(FakeCodec(), database=db)
     connection = sqlite3.connect(db, autocommit=True)  # type: ignore[call-arg,unused-ignore]
     outbox.create(connection)
     with pytest.raises(OutboxError) as caught:
         outbox.put(connection, Placed(1), stream="orders")
-    assert caught.value.problem == "autocommit"
+    error = caught.value
+    assert (error.where, error.problem, error.option, error.value) == (
+        "SqliteOutbox.put()",
+        "autocommit",
+        "connection",
+        connection,
+    )
+    connection.execute("BEGIN")  # in a transaction it is fine
+    outbox.put(connection, Placed(1), stream="orders")
+    connection.execute("COMMIT")
     connection.close()
+    assert len(await outbox.rows()) == 1
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sqlite3's autocommit= is Python 3.12+")
+@pytest.mark.parametrize("autocommit", [False, True])
+async def test_relay_side_on_python_312_autocommit_connections(db: Path, autocommit: bool) -> None:
+    outbox, connection = make(db)
+    with connection:
+        outbox.put(connection, Placed(1), stream="orders")
+    store = SqliteOutbox(
+        FakeCodec(),
+        connect=lambda: sqlite3.connect(db, autocommit=autocommit),  # type: ignore[call-arg,unused-ignore]
+    )
+    engine = FakeEngine()
+    assert await relay(store, engine).run_once() == 1
+    assert [row.published_at is not None for row in await store.rows()] == [True]

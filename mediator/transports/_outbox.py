@@ -134,8 +134,9 @@ class OutboxError(MediatorError, TypeError, ValueError):
             "autocommit": (
                 "is in autocommit mode outside a transaction, so the outbox rows would "
                 "commit without the business rows",
-                "open a transaction first (connection.execute('BEGIN')), or use the "
-                "default isolation_level and a `with connection:` block",
+                "open a transaction first (connection.execute('BEGIN')), or use a connection "
+                "in sqlite3's default mode (not isolation_level=None, not autocommit=True) and "
+                "a `with connection:` block",
             ),
             "option": (
                 _OPTIONS.get(option, "is not a valid setting"),
