@@ -6,6 +6,7 @@ as a user would start them; the test reads what they print.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -86,7 +87,7 @@ def test_the_orders_service_and_the_notifications_worker(
     assert [line for line in lines if line.startswith("to ")] == CONFIRMATIONS
     assert lines[-1].startswith("mediator worker: stopped (SIGINT")
 
-    with sqlite3.connect(tmp_path / "notifications.db") as connection:
+    with contextlib.closing(sqlite3.connect(tmp_path / "notifications.db")) as connection:
         rows = connection.execute("SELECT recipient, text FROM notifications").fetchall()
     assert [f"to {who}: {text}" for who, text in rows] == CONFIRMATIONS
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,11 +51,12 @@ class Viewed:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite3.Connection:
+def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     connection = sqlite3.connect(tmp_path / "app.db")
     connection.execute("CREATE TABLE orders (id INTEGER)")
     connection.commit()
-    return connection
+    yield connection
+    connection.close()
 
 
 @pytest.fixture

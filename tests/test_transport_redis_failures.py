@@ -15,6 +15,7 @@ Redis or for another process to reach a state is a poll with a deadline
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import signal
@@ -130,7 +131,7 @@ async def children() -> AsyncIterator[list[Child]]:
 def produce(path: Path, count: int, *, poison: Callable[[int], bool] = lambda n: False) -> None:
     """``count`` events written to the outbox, ten per business transaction."""
     outbox = SqliteOutbox(codec, connect=lambda: connect(path))
-    with connect(path) as connection:
+    with contextlib.closing(connect(path)) as connection, connection:
         outbox.create(connection)
     connection = connect(path)
     for first in range(0, count, 10):
@@ -147,7 +148,7 @@ async def relay_all(path: Path, engine: RedisEngine) -> None:
 
 
 def effects(path: Path) -> list[int]:
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
         return sorted(n for (n,) in connection.execute("SELECT n FROM effects"))
 
 

@@ -8,6 +8,7 @@ Each prints one line per step the test waits for (``ready``, ``handled <n>``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def prepare_consumer_db(path: Path) -> SqliteInbox:
     inbox = SqliteInbox(connect=lambda: connect(path))
-    with connect(path) as connection:
+    with contextlib.closing(connect(path)) as connection, connection:
         inbox.create(connection)
         connection.execute(
             "CREATE TABLE IF NOT EXISTS effects (n INTEGER, event_id TEXT, consumer TEXT)"

@@ -9,6 +9,7 @@ notifies twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 
@@ -24,7 +25,7 @@ DATABASE = os.environ.get("NOTIFICATIONS_DB", "notifications.db")
 
 def worker() -> Worker:
     """What ``python -m mediator worker`` runs: called once, at start-up."""
-    with sqlite3.connect(DATABASE) as connection:
+    with contextlib.closing(sqlite3.connect(DATABASE)) as connection, connection:
         connection.execute(
             "CREATE TABLE IF NOT EXISTS notifications (recipient TEXT, text TEXT, event_id TEXT)"
         )
