@@ -85,6 +85,25 @@ class _Setup:
         connection.close()
 
 
+def noop_bus(inbox: SqliteInbox | None) -> LocalEventBus:
+    """One no-op handler; with an inbox, in its shared transaction (what is measured)."""
+    if inbox is None:
+        bus = LocalEventBus()
+
+        @bus.register
+        async def noop(event: Placed) -> None:
+            return None
+
+        return bus
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+    @bus.register
+    async def noop_in_transaction(event: Placed, db: sqlite3.Connection) -> None:
+        return None
+
+    return bus
+
+
 class _Counting(MemoryEngine):
     """The in-memory engine, which says when ``n`` entries have been acked."""
 
@@ -103,18 +122,7 @@ class _Counting(MemoryEngine):
 async def _pipeline(setup: _Setup, *, inbox: bool) -> float:
     """Seconds from the relay's start until the worker acked every event."""
     engine = _Counting(setup.n)
-    bus = LocalEventBus(modifiers=[idempotent(setup.inbox, connection="db")] if inbox else [])
-    if inbox:
-
-        @bus.register
-        async def noop_in_transaction(event: Placed, db: sqlite3.Connection) -> None:
-            return None
-
-    else:
-
-        @bus.register
-        async def noop(event: Placed) -> None:
-            return None
+    bus = noop_bus(setup.inbox if inbox else None)
 
     relay = Relay(setup.outbox, engine, batch=500, poll=0.01)
     worker = Worker(engine, setup.codec, bus, streams=_STREAM, group=_GROUP, block=0.01, batch=500)
@@ -141,12 +149,7 @@ async def _worker_only(setup: _Setup) -> float:
     rows = await setup.outbox.rows()
     for first in range(0, len(rows), 500):
         await engine.append(_STREAM, [row.envelope for row in rows[first : first + 500]])
-    bus = LocalEventBus()
-
-    @bus.register
-    async def noop(event: Placed) -> None:
-        return None
-
+    bus = noop_bus(None)
     worker = Worker(engine, setup.codec, bus, streams=_STREAM, group=_GROUP, block=0.01, batch=500)
     started = time.perf_counter()
     async with anyio.create_task_group() as group:

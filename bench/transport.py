@@ -41,15 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as `python bench/transport.py`
     sys.path.insert(0, str(ROOT))
 
-from bench.pipeline import Placed, types  # noqa: E402
-from mediator import LocalEventBus  # noqa: E402
+from bench.pipeline import Placed, noop_bus, types  # noqa: E402
 from mediator.transports import (  # noqa: E402
     JsonCodec,
     Relay,
     SqliteInbox,
     SqliteOutbox,
     Worker,
-    idempotent,
 )
 from mediator.transports.redis import RedisEngine  # noqa: E402
 
@@ -116,19 +114,7 @@ class _Run:
         self.engine = _Counting(url, n)
 
     def worker(self, *, inbox: bool) -> Worker:
-        bus = LocalEventBus(modifiers=[idempotent(self.inbox, connection="db")] if inbox else [])
-        if inbox:
-
-            @bus.register
-            async def noop_in_transaction(event: Placed, db: sqlite3.Connection) -> None:
-                return None
-
-        else:
-
-            @bus.register
-            async def noop(event: Placed) -> None:
-                return None
-
+        bus = noop_bus(self.inbox if inbox else None)
         return Worker(
             self.engine, codec, bus, streams=self.stream, group="bench", batch=100, block=0.05
         )

@@ -363,15 +363,20 @@ def _relative(path: str) -> str:
     return path if relative.startswith(os.pardir) else relative
 
 
-def _candidates(module: ModuleType) -> str:
+def module_level(module: ModuleType, kind: type, plural: str, *, none: str) -> str:
+    """For a missing attribute: the module's objects of ``kind``, or ``none`` of them."""
     names = [
         name
         for name, value in vars(module).items()
-        if isinstance(value, HandlerRegistry) and not name.startswith("__")
+        if isinstance(value, kind) and not name.startswith("__")
     ]
     if not names:
-        return " (and no bus or registry at module level)"
-    return f" (its buses and registries: {', '.join(names)})"
+        return f" (and no {none} at module level)"
+    return f" (its {plural}: {', '.join(names)})"
+
+
+def _candidates(module: ModuleType) -> str:
+    return module_level(module, HandlerRegistry, "buses and registries", none="bus or registry")
 
 
 def _registries(spec: str, found: object) -> list[tuple[str, HandlerRegistry]]:

@@ -26,7 +26,7 @@ from typing import TextIO
 
 import anyio
 
-from .._cli import TargetError, _a, _explain, _short, load_object
+from .._cli import TargetError, _a, _explain, _short, load_object, module_level
 from .._names import type_name
 from ._worker import Worker, WorkerStats
 
@@ -112,14 +112,7 @@ def _checked(title: str, made: object) -> Worker:
 
 def _workers_in(module: ModuleType) -> str:
     """For a missing attribute: the module's workers, if it has some at module level."""
-    names = [
-        name
-        for name, value in vars(module).items()
-        if isinstance(value, Worker) and not name.startswith("__")
-    ]
-    if not names:
-        return " (and no Worker at module level)"
-    return f" (its workers: {', '.join(names)})"
+    return module_level(module, Worker, "workers", none="Worker")
 
 
 def _configure_logging(level: str | None) -> None:

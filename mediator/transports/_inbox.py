@@ -22,7 +22,7 @@ from keyword import iskeyword
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .._chain import AroundMiddleware, Next, around
-from .._errors import MediatorError
+from ._errors import SetupError
 from ._worker import Delivery
 
 __all__ = ["InboxAttempt", "InboxError", "InboxKey", "InboxStore", "idempotent"]
@@ -75,7 +75,7 @@ InboxProblem = Literal[
 ]
 
 
-class InboxError(MediatorError, TypeError, ValueError):
+class InboxError(SetupError):
     """An inbox is set up wrongly; nothing was recorded.
 
     Attributes:
@@ -85,16 +85,13 @@ class InboxError(MediatorError, TypeError, ValueError):
         value: what it was given.
     """
 
+    problem: InboxProblem
+
     def __init__(self, where: str, problem: InboxProblem, *, option: str, value: object) -> None:
-        super().__init__()
-        self.where = where
-        self.problem: InboxProblem = problem
-        self.option = option
-        self.value = value
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = f"{shown[:57]}..."
-        what, tip = {
+        super().__init__(where, problem, option=option, value=value)
+
+    def _explain(self) -> tuple[str, str]:
+        return {
             "store": (
                 "is not an inbox store (it has no attempt() method)",
                 "pass an inbox: idempotent(SqliteInbox(database='app.db'))",
@@ -132,8 +129,7 @@ class InboxError(MediatorError, TypeError, ValueError):
                 "leave the transaction to the inbox: no db.commit(), db.rollback() or "
                 "`with db:` in a handler given connection=; raise to roll back",
             ),
-        }[problem]
-        self._say(f"{where}: {option}={shown} {what}.", tip)
+        }[self.problem]
 
 
 def idempotent(store: InboxStore, *, connection: str | None = None) -> AroundMiddleware:

@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .._aggregate import EventPublish, EventPublisher
-from .._errors import MediatorError
 from ._envelope import Envelope
+from ._errors import SetupError
 
 __all__ = ["OutboxError", "OutboxProblem", "OutboxPublisher", "OutboxRow", "OutboxStore"]
 
@@ -101,7 +101,7 @@ _OPTIONS = {
 }
 
 
-class OutboxError(MediatorError, TypeError, ValueError):
+class OutboxError(SetupError):
     """An outbox or relay is set up or called wrongly; nothing was written.
 
     Attributes:
@@ -111,16 +111,14 @@ class OutboxError(MediatorError, TypeError, ValueError):
         value: what it was given.
     """
 
+    problem: OutboxProblem
+
     def __init__(self, where: str, problem: OutboxProblem, *, option: str, value: object) -> None:
-        super().__init__()
-        self.where = where
-        self.problem: OutboxProblem = problem
-        self.option = option
-        self.value = value
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = f"{shown[:57]}..."
-        what, tip = {
+        super().__init__(where, problem, option=option, value=value)
+
+    def _explain(self) -> tuple[str, str]:
+        option = self.option
+        return {
             "table": (
                 "is not a plain SQL name",
                 "use letters, digits and underscores, not starting with a digit "
@@ -169,8 +167,7 @@ class OutboxError(MediatorError, TypeError, ValueError):
                 "publish the event with the application's open connection: "
                 "await bus.publish(event, db=connection), or provide it",
             ),
-        }[problem]
-        self._say(f"{where}: {option}={shown} {what}.", tip)
+        }[self.problem]
 
 
 class OutboxPublisher(EventPublisher):
