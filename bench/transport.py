@@ -241,9 +241,7 @@ async def measure(url: str, *, quick: bool) -> dict[str, Any]:
     for mode, name in (("message", "per message"), ("batch", "batch subscriber")):
         values = [_faststream(url, n, mode) for _ in range(runs)]
         numbers = [v for v in values if isinstance(v, float)]
-        report[f"FastStream 0.7.8, {name}"] = (
-            statistics.median(numbers) if numbers else values[0]
-        )
+        report[f"FastStream 0.7.8, {name}"] = statistics.median(numbers) if numbers else values[0]
     return report
 
 

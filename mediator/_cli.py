@@ -341,7 +341,7 @@ def _import_file(where: str) -> ModuleType:
 def _exited(error: SystemExit) -> str:
     return (
         f"it called sys.exit({error.code!r}) while being imported: put the code that runs "
-        f"the program under `if __name__ == \"__main__\":`"
+        f'the program under `if __name__ == "__main__":`'
     )
 
 

@@ -106,9 +106,7 @@ def _kind(factory: Callable[..., Any]) -> ProviderKind:
     return "value"
 
 
-def merge(
-    current: Mapping[str, Provider], new: Collection[Provider]
-) -> dict[str, Provider]:
+def merge(current: Mapping[str, Provider], new: Collection[Provider]) -> dict[str, Provider]:
     """``current`` with ``new`` added; a name provided twice by two factories is an error."""
     merged = dict(current)
     for provider in new:

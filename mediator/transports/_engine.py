@@ -70,9 +70,7 @@ class Engine(Protocol):
         """Take over entries pending for more than ``idle`` seconds with any consumer."""
         ...
 
-    async def touch(
-        self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]
-    ) -> None:
+    async def touch(self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]) -> None:
         """Mark entries this consumer still handles as busy, without counting a delivery.
 
         Their idle time starts again (Redis: XCLAIM ... JUSTID), so that no claim,

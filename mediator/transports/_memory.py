@@ -110,9 +110,7 @@ class MemoryEngine:
         await self._enter()
         return self._redeliver(stream, group, "read_pending", consumer, count, None, after)
 
-    async def touch(
-        self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]
-    ) -> None:
+    async def touch(self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]) -> None:
         await self._enter()
         found = self._streams.get(stream)
         state = None if found is None else found.groups.get(group)

@@ -325,9 +325,7 @@ class RedisEngine:
                 )
             return self._inbound(stream, entries, attempts)
 
-    async def touch(
-        self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]
-    ) -> None:
+    async def touch(self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]) -> None:
         self._physical(stream, "touch")
         if not entry_ids:
             return

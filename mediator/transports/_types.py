@@ -136,8 +136,7 @@ class EventTypeError(MediatorError, TypeError, LookupError):
                 )
             case "unknown-name":
                 return f"No event type is registered under the name {self.name!r}", (
-                    "register its class: types.register(Event, "
-                    f"name={self.name!r}, version=1)"
+                    f"register its class: types.register(Event, name={self.name!r}, version=1)"
                 )
             case "missing":
                 listed = "; ".join(describe_class(cls) for cls in self.missing)
