@@ -219,7 +219,7 @@ def test_relay_side_without_a_database() -> None:
     assert str(error) == (
         "SqliteOutbox(): database=None is missing: the relay's side opens its own connections.\n"
         "Tip: Pass database='app.db' (the path the application writes to) or "
-        "connect=lambda: sqlite3.connect('app.db')."
+        "connect=lambda: sqlite3.connect('app.db', check_same_thread=False)."
     )
 
 
@@ -228,14 +228,51 @@ async def test_connect_factory(db: Path) -> None:
     opened: list[sqlite3.Connection] = []
 
     def connect() -> sqlite3.Connection:
-        opened.append(sqlite3.connect(db))
+        opened.append(sqlite3.connect(db, check_same_thread=False))
         return opened[-1]
 
     outbox = SqliteOutbox(FakeCodec(), connect=connect)
     with connection:
-        outbox.put(connection, Placed(1), stream="orders")
-    assert len(await outbox.claim("r", 10, 1.0)) == 1
-    assert len(opened) == 1
+        outbox.put(connection, Placed(1), Placed(2), stream="orders")
+    (first,) = await outbox.claim("r", 1, 10.0)
+    assert await outbox.mark_published("r", [first.seq]) == 1
+    assert len(await outbox.claim("r", 10, 10.0)) == 1
+    assert len(opened) == 1  # kept between calls
+    outbox.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        opened[0].execute("SELECT 1")  # closed
+    assert len(await outbox.rows()) == 2
+    assert len(opened) == 2  # a call after close() opens another
+    outbox.close()
+
+
+async def test_a_connection_bound_to_its_thread_is_refused_on_first_use(db: Path) -> None:
+    make(db)[1].close()
+    opened: list[sqlite3.Connection] = []
+
+    def connect() -> sqlite3.Connection:
+        opened.append(sqlite3.connect(db))  # check_same_thread left on
+        return opened[-1]
+
+    outbox = SqliteOutbox(FakeCodec(), connect=connect)
+    with pytest.raises(OutboxError) as caught:
+        await outbox.claim("r", 10, 1.0)
+    error = caught.value
+    assert (error.where, error.problem, error.option, error.value) == (
+        "SqliteOutbox()",
+        "thread",
+        "connect",
+        connect,
+    )
+    message = str(error)
+    assert message.startswith("SqliteOutbox(): connect=<function ")
+    assert message.endswith(
+        " returned a connection bound to the thread that made it, but the relay's side runs "
+        "its statements in worker threads.\n"
+        "Tip: Connect with sqlite3.connect(..., check_same_thread=False)."
+    )
+    with pytest.raises(sqlite3.ProgrammingError):  # closed by the outbox: nothing leaks
+        opened[0].execute("SELECT 1")
 
 
 # -- claims -------------------------------------------------------------------------------

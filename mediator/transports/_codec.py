@@ -896,8 +896,13 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"JSON has no {name}")
 
 
+#: One decoder for every call: ``json.loads`` with an option builds a new one each time.
+_decode_json = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
 def _loads(payload: bytes) -> Any:
-    return json.loads(payload, parse_constant=_refuse_constant)
+    """UTF-8 only (RFC 8259 for JSON between systems): no encoding to detect."""
+    return _decode_json(payload.decode())
 
 
 class JsonCodec:

@@ -85,6 +85,7 @@ OutboxProblem = Literal[
     "parameter",
     "types",
     "connection",
+    "thread",
 ]
 
 
@@ -127,7 +128,7 @@ class OutboxError(SetupError):
             "no-database": (
                 "is missing: the relay's side opens its own connections",
                 "pass database='app.db' (the path the application writes to) or "
-                "connect=lambda: sqlite3.connect('app.db')",
+                "connect=lambda: sqlite3.connect('app.db', check_same_thread=False)",
             ),
             "autocommit": (
                 "is in autocommit mode outside a transaction, so the outbox rows would "
@@ -161,6 +162,11 @@ class OutboxError(SetupError):
                 "names no event classes to forward",
                 "pass types=[OrderPlaced, ...], or register the classes with the codec's "
                 "EventTypes first",
+            ),
+            "thread": (
+                "returned a connection bound to the thread that made it, but the relay's "
+                "side runs its statements in worker threads",
+                "connect with sqlite3.connect(..., check_same_thread=False)",
             ),
             "connection": (
                 "is not a sqlite3.Connection",

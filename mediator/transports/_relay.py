@@ -102,9 +102,7 @@ class Relay:
                 raise OutboxError(where, "option", option=option, value=value)
         self.store = store
         self.engine = engine
-        self.relay_id = relay_id or (
-            f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        )
+        self.relay_id = relay_id or (f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         self._batch = batch
         self._lease = float(lease)
         self._poll = float(poll)
@@ -141,7 +139,7 @@ class Relay:
                     )
                 pruned_at = anyio.current_time()
             try:
-                sent = await self.run_once()
+                sent = await self._run_batches(pruned_at + self._prune_every)
             except Exception as error:
                 failures += 1
                 delay = min(self._backoff_cap, self._backoff(failures))
@@ -171,8 +169,50 @@ class Relay:
         propagates.
         """
         rows = await self.store.claim(self.relay_id, self._batch, self._lease)
-        if not rows:
-            return 0
+        return await self._send(rows) if rows else 0
+
+    async def _run_batches(self, until: float) -> int:
+        """Batches back to back, each full one's successor claimed while it is appended.
+
+        The claim (a database write) and the append (a network call) overlap,
+        and order holds: a batch is appended only after the one before it.
+        Rows claimed ahead are released if the append fails or is cancelled.
+        Stops after a batch that was not full, or at ``until`` (a prune is due).
+        """
+        rows = await self.store.claim(self.relay_id, self._batch, self._lease)
+        sent = 0
+        while rows:
+            ahead = _Ahead()
+            failed: Exception | None = None
+            try:
+                async with anyio.create_task_group() as tasks:
+                    if len(rows) == self._batch and anyio.current_time() < until:
+                        tasks.start_soon(self._claim_ahead, ahead)
+                    try:
+                        sent += await self._send(rows)
+                    except Exception as error:  # raised below, once the claim ahead is done
+                        failed = error
+            except BaseException:  # cancelled: what was claimed ahead goes back at once
+                await self._release([row.seq for row in ahead.rows])
+                raise
+            if failed is not None:
+                await self._release([row.seq for row in ahead.rows])
+                raise failed
+            if ahead.failed is not None:  # this batch went out; the next could not be claimed
+                raise ahead.failed
+            rows = ahead.rows
+        return sent
+
+    async def _claim_ahead(self, ahead: _Ahead) -> None:
+        # Shielded: a claim cut short would leave its rows leased, unsent, until the lease ends.
+        with anyio.CancelScope(shield=True):
+            try:
+                ahead.rows = await self.store.claim(self.relay_id, self._batch, self._lease)
+            except Exception as error:  # the current batch is sent first; then this is raised
+                ahead.failed = error
+
+    async def _send(self, rows: list[OutboxRow]) -> int:
+        """Append ``rows`` stream by stream, marking each stream's once appended."""
         streams: dict[str, list[OutboxRow]] = {}
         for row in rows:  # claimed in seq order: each stream's list keeps it
             streams.setdefault(row.stream, []).append(row)
@@ -214,21 +254,26 @@ class Relay:
                         _show(envelopes),
                     )
         except BaseException:
-            if left:  # give back what was not marked (shielded: also when cancelled)
-                with anyio.CancelScope(shield=True), anyio.move_on_after(self._lease):
-                    try:
-                        await self.store.release(self.relay_id, left)
-                    except Exception as error:
-                        logger.warning(
-                            "Relay %s could not release %s row(s) (%s: %s); they are taken "
-                            "over when the lease expires",
-                            self.relay_id,
-                            len(left),
-                            type(error).__name__,
-                            error,
-                        )
+            await self._release(left)  # what was not marked
             raise
         return sent
+
+    async def _release(self, seqs: list[int]) -> None:
+        """Give rows back for any relay to take at once (shielded: also when cancelled)."""
+        if not seqs:
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._lease):
+            try:
+                await self.store.release(self.relay_id, seqs)
+            except Exception as error:
+                logger.warning(
+                    "Relay %s could not release %s row(s) (%s: %s); they are taken "
+                    "over when the lease expires",
+                    self.relay_id,
+                    len(seqs),
+                    type(error).__name__,
+                    error,
+                )
 
     async def prune(self) -> int:
         """Delete the rows published longer than ``retention`` ago; returns how many."""
@@ -236,6 +281,16 @@ class Relay:
         if pruned:
             logger.info("Relay %s pruned %s published row(s)", self.relay_id, pruned)
         return pruned
+
+
+class _Ahead:
+    """The batch claimed while the one before it is appended, or why it could not be."""
+
+    __slots__ = ("failed", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[OutboxRow] = []
+        self.failed: Exception | None = None
 
 
 def _show(envelopes: list[Envelope]) -> str:

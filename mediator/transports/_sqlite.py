@@ -18,12 +18,15 @@ import operator
 import os
 import re
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from keyword import iskeyword
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from ._codec_protocol import Codec
@@ -50,6 +53,28 @@ def _autocommits(connection: sqlite3.Connection) -> bool:
     if getattr(connection, "autocommit", None) is True:
         return True
     return connection.isolation_level is None
+
+
+def shareable(connection: sqlite3.Connection) -> bool:
+    """Whether another thread may use ``connection`` (``check_same_thread=False``)."""
+    refused: list[bool] = []
+
+    def probe() -> None:
+        try:
+            connection.execute("SELECT 1")
+        except sqlite3.ProgrammingError:
+            refused.append(True)
+
+    thread = threading.Thread(target=probe, name="mediator-sqlite-probe")
+    thread.start()
+    thread.join()
+    return not refused
+
+
+def close_all(connections: list[sqlite3.Connection]) -> None:
+    """Close the connections kept in ``connections`` (also when their owner is collected)."""
+    while connections:
+        connections.pop().close()
 
 
 def explicit_transactions(connection: sqlite3.Connection) -> None:
@@ -95,9 +120,9 @@ class SqliteOutbox:
         codec: encodes the events (`JsonCodec`); its errors propagate before
             anything is written.
         database: the database file, for the relay's side.
-        connect: or a function returning a new connection to it (called for
-            each relay-side call; the connection is closed after it).  One of
-            the two is required.
+        connect: or a function returning a new connection to it, made with
+            ``check_same_thread=False``.  One of the two is required.  The
+            relay's side keeps its connection between calls (`close` closes it).
         table: the table's name.
         timeout: seconds a relay-side call waits for SQLite's write lock.
         clock: the time in Unix seconds (leases and publication times).
@@ -126,6 +151,10 @@ class SqliteOutbox:
         self._connect = connect
         self._timeout = timeout
         self._clock = clock
+        self._relay_side = anyio.Lock()
+        #: The relay's side's connection between two calls (they take turns on the lock).
+        self._kept: list[sqlite3.Connection] = []
+        weakref.finalize(self, close_all, self._kept)
 
     def __repr__(self) -> str:
         return f"SqliteOutbox(table={self.table!r}, database={self._database!r})"
@@ -329,20 +358,45 @@ class SqliteOutbox:
 
     # -- in the worker thread ------------------------------------------------------------
 
-    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
-        return await anyio.to_thread.run_sync(self._with_connection, function, *args)
+    def close(self) -> None:
+        """Close the connection the relay's side keeps (a later call opens another)."""
+        close_all(self._kept)
 
-    def _with_connection(self, function: Callable[..., _T], *args: Any) -> _T:
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        # One call at a time per process (a relay claims ahead while it marks): they
+        # queue here, not in SQLite's busy handler, which sleeps between its tries.
+        async with self._relay_side:
+            # Kept between calls: opening costs more than a claim, and closing the
+            # last connection to a WAL database checkpoints it.
+            if self._kept:
+                connection = self._kept.pop()
+            else:
+                connection = await anyio.to_thread.run_sync(self._open)
+            kept = False
+            try:
+                result = await anyio.to_thread.run_sync(function, connection, *args)
+                kept = not connection.in_transaction
+                return result
+            finally:
+                if kept:
+                    self._kept.append(connection)
+                else:  # failed or cut short: a fresh connection next time
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(connection.close)
+
+    def _open(self) -> sqlite3.Connection:
         if self._connect is not None:
             connection = self._connect()
+            if not shareable(connection):
+                connection.close()
+                raise OutboxError("SqliteOutbox()", "thread", option="connect", value=self._connect)
         else:
             assert self._database is not None  # checked in __init__
-            connection = sqlite3.connect(self._database, timeout=self._timeout)
-        try:
-            explicit_transactions(connection)  # the transactions below say BEGIN themselves
-            return function(connection, *args)
-        finally:
-            connection.close()
+            connection = sqlite3.connect(
+                self._database, timeout=self._timeout, check_same_thread=False
+            )
+        explicit_transactions(connection)  # the transactions below say BEGIN themselves
+        return connection
 
     def _claim(
         self, connection: sqlite3.Connection, relay_id: str, batch: int, lease: float
@@ -363,8 +417,7 @@ class SqliteOutbox:
                 return []
             marks = ", ".join("?" * len(seqs))
             connection.execute(
-                f"UPDATE {self.table} SET claimed_by = ?, claimed_until = ? "
-                f"WHERE seq IN ({marks})",
+                f"UPDATE {self.table} SET claimed_by = ?, claimed_until = ? WHERE seq IN ({marks})",
                 (relay_id, now + lease, *seqs),
             )
             rows = self._select(connection, f"WHERE seq IN ({marks})", seqs)

@@ -20,8 +20,8 @@ import contextlib
 import os
 import re
 import sqlite3
-import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from datetime import datetime
@@ -32,7 +32,7 @@ import anyio.to_thread
 
 from .._errors import add_note
 from ._inbox import InboxAttempt, InboxError, InboxKey
-from ._sqlite import explicit_transactions
+from ._sqlite import close_all, explicit_transactions, shareable
 
 __all__ = ["SqliteInbox"]
 
@@ -78,6 +78,7 @@ class SqliteInbox:
         self._timeout = timeout
         self._clock = clock
         self._idle: list[sqlite3.Connection] = []
+        weakref.finalize(self, close_all, self._idle)
         self._writer = anyio.Lock()
         self._slow_commit: bool | None = None
 
@@ -161,15 +162,14 @@ class SqliteInbox:
 
     def close(self) -> None:
         """Close the connections kept for the next handlers."""
-        while self._idle:
-            self._idle.pop().close()
+        close_all(self._idle)
 
     # -- connections ------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
         if self._connect is not None:
             connection = self._connect()
-            if not _shareable(connection):
+            if not shareable(connection):
                 connection.close()
                 raise InboxError("SqliteInbox()", "thread", option="connect", value=self._connect)
         else:
@@ -230,9 +230,7 @@ class SqliteInbox:
         connection = self._take()
         clean = False
         try:
-            result: _T = await self._in_thread(
-                _waiting, connection, self._timeout, function, *args
-            )
+            result: _T = await self._in_thread(_waiting, connection, self._timeout, function, *args)
             clean = True
             return result
         finally:
@@ -281,22 +279,6 @@ class SqliteInbox:
         return connection.execute(
             f"DELETE FROM {self.table} WHERE applied_at < ?", (before,)
         ).rowcount
-
-
-def _shareable(connection: sqlite3.Connection) -> bool:
-    """Whether another thread may use ``connection`` (``check_same_thread=False``)."""
-    refused: list[bool] = []
-
-    def probe() -> None:
-        try:
-            connection.execute("SELECT 1")
-        except sqlite3.ProgrammingError:
-            refused.append(True)
-
-    thread = threading.Thread(target=probe, name="mediator-inbox-probe")
-    thread.start()
-    thread.join()
-    return not refused
 
 
 def _busy(error: sqlite3.OperationalError) -> bool:

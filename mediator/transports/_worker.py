@@ -6,7 +6,7 @@ offers the primitives (`mediator.transports.Engine`).  Per loop:
 1. once, at start: this consumer's own pending entries (a restarted replica
    with the same name resumes its work at once);
 2. entries pending longer than ``claim_after`` with any consumer (the work of
-   a dead replica);
+   a dead replica), looked for every ``claim_after / 10`` seconds (1 s at most);
 3. new entries, waiting at most ``block`` seconds, so that stopping is prompt.
 
 An entry is acked only after every handler of its event finished; a failure
@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ConfigurationError, GroupNotFoundError, PublishError
@@ -189,6 +190,10 @@ class Worker:
         #: (stream, entry id) of the entries being handled: a claim that returns one is ignored.
         self._handling: dict[tuple[str, str], float] = {}  # -> when it was handed over
         self._next_lag = -math.inf
+        self._next_claim = -math.inf
+        #: Seconds between two looks for idle entries: an entry idle past claim_after
+        #: is taken over within claim_after * 1.1 (and at most a second later).
+        self._claim_every = min(claim_after / 10, 1.0)
         self._stopping = False
         self._running = False
         self._servers = 0
@@ -225,8 +230,8 @@ class Worker:
 
         ``max_in_flight`` handler tasks take the entries from the reading loop
         one at a time, so reading waits while they are all busy: a worker never
-        holds more entries than it can handle.  Acks are sent together, each
-        batch made of the entries finished while the previous ack was on its way.
+        holds more entries than it can handle.  Acks are sent together: the
+        entries that finish alongside, or while the previous ack is on its way.
         """
         if self._running:
             raise ConfigurationError("Worker.run()", "worker-running", option="self", value=self)
@@ -245,6 +250,7 @@ class Worker:
         self._handling.clear()
         self._last_of_key.clear()
         self._queued.clear()
+        self._next_claim = -math.inf
         self._servers = self._max_in_flight
         self._servers_done = anyio.Event()
         async with anyio.create_task_group() as tasks:
@@ -306,11 +312,31 @@ class Worker:
 
     async def _fetch(self, send: MemoryObjectSendStream[_Job]) -> None:
         """One round: the entries of consumers gone quiet, then new ones."""
+        if anyio.current_time() >= self._next_claim:
+            await self._claim(send)
+        entries = await self.engine.read_new(
+            self.streams, self.group, self.consumer, count=self._batch, block=self._block
+        )
+        await self._hand_over(send, entries)
+        now = anyio.current_time()
+        if now >= self._next_lag:
+            self._next_lag = now + _LAG_EVERY
+            self._stats.lag = await self._lag()
+
+    async def _claim(self, send: MemoryObjectSendStream[_Job]) -> None:
+        """The entries idle past ``claim_after``: looked for a few times per ``claim_after``.
+
+        Not on every read: each look is a command, and an entry turns idle only
+        ``claim_after`` seconds after its delivery.  A full batch claimed means
+        there may be more: the next round looks again.
+        """
         await self._touch()  # before the claims: an entry being handled is not idle
+        full = False
         for stream in self.streams:
             claimed = await self.engine.claim(
                 stream, self.group, self.consumer, idle=self._claim_after, count=self._batch
             )
+            full = full or len(claimed) >= self._batch
             claimed = [e for e in claimed if (e.stream, e.entry_id) not in self._handling]
             self._stats.claimed += len(claimed)
             for inbound in claimed:
@@ -322,14 +348,7 @@ class Worker:
                     inbound.attempt - 1,
                 )
             await self._hand_over(send, claimed)
-        entries = await self.engine.read_new(
-            self.streams, self.group, self.consumer, count=self._batch, block=self._block
-        )
-        await self._hand_over(send, entries)
-        now = anyio.current_time()
-        if now >= self._next_lag:
-            self._next_lag = now + _LAG_EVERY
-            self._stats.lag = await self._lag()
+        self._next_claim = -math.inf if full else anyio.current_time() + self._claim_every
 
     async def _touch(self) -> None:
         """Keep the entries being handled from looking idle: no claim takes them over.
@@ -359,11 +378,14 @@ class Worker:
     async def _hand_over(
         self, send: MemoryObjectSendStream[_Job], entries: Sequence[Inbound]
     ) -> None:
+        if not entries:
+            return
+        now = anyio.current_time()  # once: asking the loop costs more than the rest here
         for inbound in entries:
             key = (inbound.stream, inbound.entry_id)
             if key in self._handling:  # claimed back while still being handled here
                 continue
-            self._handling[key] = anyio.current_time()  # before a claim can return it again
+            self._handling[key] = now  # before a claim can return it again
             job = self._job(inbound)
             try:
                 try:
@@ -461,16 +483,31 @@ class Worker:
             await self._flush_acks()
 
     async def _ack(self, stream: str, entry_id: str) -> None:
-        """Ack soon: with the entries finished while an ack call is on its way, if one is."""
+        """Ack soon, in one call with the entries finishing alongside.
+
+        Those that finish while an ack call is on its way go with the next one;
+        and before a call, the loop turns as long as more entries finish in
+        each turn (up to ``batch``): a command costs Redis clients far more
+        than an id in it.
+        """
         self._unacked.setdefault(stream, []).append(entry_id)
         if self._acking:
             self._queued.add((stream, entry_id))  # a claim must not return it before its ack
         else:
-            await self._flush_acks()
+            await self._flush_acks(gather=True)
 
-    async def _flush_acks(self) -> None:
+    async def _flush_acks(self, *, gather: bool = False) -> None:
         self._acking = True
         try:
+            if gather:  # the handlers finishing alongside join this ack: one call, not many
+                self._queued.update((s, i) for s, ids in self._unacked.items() for i in ids)
+                waiting = sum(map(len, self._unacked.values()))
+                while waiting < self._batch:
+                    await anyio.lowlevel.checkpoint()
+                    now_waiting = sum(map(len, self._unacked.values()))
+                    if now_waiting == waiting:  # nobody finished during that turn
+                        break
+                    waiting = now_waiting
             while self._unacked:
                 batch, self._unacked = self._unacked, {}
                 while batch:
