@@ -43,6 +43,7 @@ if __package__ in (None, ""):  # run as `python bench/transport.py`
 
 from bench.pipeline import Placed, noop_bus, types  # noqa: E402
 from mediator.transports import (  # noqa: E402
+    Envelope,
     JsonCodec,
     Relay,
     SqliteInbox,
@@ -83,8 +84,16 @@ class _Counting(RedisEngine):
 
     def __init__(self, url: str, n: int) -> None:
         super().__init__(url, retention=None)
-        self.left = n
+        self.left = self.unsent = n
         self.done = asyncio.Event()
+        self.sent = asyncio.Event()
+
+    async def append(self, stream: str, envelopes: Sequence[Envelope]) -> list[str]:
+        ids = await super().append(stream, envelopes)
+        self.unsent -= len(envelopes)
+        if self.unsent <= 0:
+            self.sent.set()
+        return ids
 
     async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
         await super().ack(stream, group, entry_ids)
@@ -126,6 +135,7 @@ class _Run:
         await self.engine.client.delete(self.stream)
         await self.engine.aclose()
         self.inbox.close()
+        self.outbox.close()
 
 
 async def _pipeline(run: _Run, *, inbox: bool) -> float:
@@ -144,9 +154,12 @@ async def _pipeline(run: _Run, *, inbox: bool) -> float:
 async def _relay_alone(run: _Run) -> float:
     relay = Relay(run.outbox, run.engine, batch=500)
     started = time.perf_counter()
-    while await relay.run_once():
-        pass
-    return time.perf_counter() - started
+    task = asyncio.create_task(relay.run())
+    await run.engine.sent.wait()
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return elapsed
 
 
 async def _worker_alone(run: _Run) -> float:

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ConfigurationError, GroupNotFoundError, PublishError
 from ._context import enter_delivery, leave_delivery
 from ._engine import Engine, Inbound
+from ._handoff import Handoff
 
 if TYPE_CHECKING:
     from .._event_bus import LocalEventBus
@@ -244,7 +244,7 @@ class Worker:
     async def _run(self) -> None:
         # A buffer of max_in_flight entries: a handler task that finishes one takes the
         # next without waiting for the reader, and the reader fills it a batch at a time.
-        send, receive = anyio.create_memory_object_stream[_Job](self._max_in_flight)
+        jobs = Handoff[_Job](self._max_in_flight)
         self._stopping = False
         # A worker run again starts clean: what a stopped run held is pending in the engine.
         self._handling.clear()
@@ -254,17 +254,18 @@ class Worker:
         self._servers = self._max_in_flight
         self._servers_done = anyio.Event()
         async with anyio.create_task_group() as tasks:
-            with receive:
-                for _ in range(self._max_in_flight):
-                    tasks.start_soon(self._serve, receive.clone())
+            for _ in range(self._max_in_flight):
+                tasks.start_soon(self._serve, jobs)
             try:
-                with send:
-                    await self._read(send)
+                try:
+                    await self._read(jobs)
+                finally:
+                    jobs.close()  # once stopping, what is buffered stays pending
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._drain()
 
-    async def _read(self, send: MemoryObjectSendStream[_Job]) -> None:
+    async def _read(self, jobs: Handoff[_Job]) -> None:
         """Read until cancelled; an engine that fails is asked again after a capped backoff.
 
         Set-up (the groups, this consumer's own pending entries) is part of the
@@ -276,9 +277,9 @@ class Worker:
         while True:
             try:
                 if not ready:
-                    await self._set_up(send)
+                    await self._set_up(jobs)
                     ready = True
-                await self._fetch(send)
+                await self._fetch(jobs)
             except Exception as error:  # the engine is down: wait, then read again
                 if isinstance(error, GroupNotFoundError):
                     ready = False  # made again, and this consumer's pending entries read again
@@ -296,7 +297,7 @@ class Worker:
             else:
                 failures = 0
 
-    async def _set_up(self, send: MemoryObjectSendStream[_Job]) -> None:
+    async def _set_up(self, jobs: Handoff[_Job]) -> None:
         """The groups, then this consumer's own pending entries, each once, page by page."""
         for stream in self.streams:
             await self.engine.ensure_group(stream, self.group)
@@ -306,24 +307,24 @@ class Worker:
                 stream, self.group, self.consumer, count=self._batch, after=after
             ):
                 after = entries[-1].entry_id
-                await self._hand_over(send, entries)
+                await self._hand_over(jobs, entries)
                 if len(entries) < self._batch:
                     break
 
-    async def _fetch(self, send: MemoryObjectSendStream[_Job]) -> None:
+    async def _fetch(self, jobs: Handoff[_Job]) -> None:
         """One round: the entries of consumers gone quiet, then new ones."""
         if anyio.current_time() >= self._next_claim:
-            await self._claim(send)
+            await self._claim(jobs)
         entries = await self.engine.read_new(
             self.streams, self.group, self.consumer, count=self._batch, block=self._block
         )
-        await self._hand_over(send, entries)
+        await self._hand_over(jobs, entries)
         now = anyio.current_time()
         if now >= self._next_lag:
             self._next_lag = now + _LAG_EVERY
             self._stats.lag = await self._lag()
 
-    async def _claim(self, send: MemoryObjectSendStream[_Job]) -> None:
+    async def _claim(self, jobs: Handoff[_Job]) -> None:
         """The entries idle past ``claim_after``: looked for a few times per ``claim_after``.
 
         Not on every read: each look is a command, and an entry turns idle only
@@ -347,7 +348,7 @@ class Worker:
                     inbound.stream,
                     inbound.attempt - 1,
                 )
-            await self._hand_over(send, claimed)
+            await self._hand_over(jobs, claimed)
         self._next_claim = -math.inf if full else anyio.current_time() + self._claim_every
 
     async def _touch(self) -> None:
@@ -375,9 +376,7 @@ class Worker:
             total += lag
         return total
 
-    async def _hand_over(
-        self, send: MemoryObjectSendStream[_Job], entries: Sequence[Inbound]
-    ) -> None:
+    async def _hand_over(self, jobs: Handoff[_Job], entries: Sequence[Inbound]) -> None:
         if not entries:
             return
         now = anyio.current_time()  # once: asking the loop costs more than the rest here
@@ -388,10 +387,8 @@ class Worker:
             self._handling[key] = now  # before a claim can return it again
             job = self._job(inbound)
             try:
-                try:
-                    send.send_nowait(job)  # a handler task or the buffer takes it
-                except anyio.WouldBlock:
-                    await send.send(job)  # all busy, buffer full: reading waits (backpressure)
+                if not jobs.offer(job):  # all busy, buffer full: reading waits (backpressure)
+                    await jobs.put(job)
             except BaseException:  # stopped first: the entry stays pending
                 self._handling.pop(key, None)
                 self._finished(job)
@@ -414,22 +411,18 @@ class Worker:
             if self._last_of_key.get((inbound.stream, key)) is done:
                 del self._last_of_key[(inbound.stream, key)]
 
-    async def _serve(self, entries: MemoryObjectReceiveStream[_Job]) -> None:
+    async def _serve(self, jobs: Handoff[_Job]) -> None:
         """One handler task: entries one after the other, until reading stops."""
         # Shielded: stopping the worker does not cut a handler short; _drain does, after grace.
-        with anyio.CancelScope(shield=True) as scope, entries:
+        with anyio.CancelScope(shield=True) as scope:
             self._scopes.add(scope)
             try:
                 while not self._stopping:  # once stopping, what is buffered stays pending
-                    try:
-                        job = entries.receive_nowait()  # buffered: no trip through the loop
-                    except anyio.WouldBlock:
-                        try:
-                            job = await entries.receive()
-                        except anyio.EndOfStream:
+                    job = jobs.take()  # buffered: no trip through the loop
+                    if job is None:
+                        if not await jobs.wait():
                             break
-                    except anyio.EndOfStream:
-                        break
+                        continue
                     inbound, after, _ = job
                     self._stats.in_flight += 1
                     try:
