@@ -1,4 +1,4 @@
-"""The worker's handoff: a batch put without waiting, FIFO, room for `size`, close."""
+"""The worker's handoff (a batch put without waiting, FIFO, room for `size`, close), and `builder`."""
 
 from __future__ import annotations
 
@@ -70,3 +70,22 @@ async def test_waiting_tasks_wake_for_items_then_learn_it_closed() -> None:
         jobs.close()
     assert got == [0, 1, 2, 3]
     assert len(jobs) == 1 and jobs.take() is None
+
+
+def test_builder_makes_what_the_dataclass_would() -> None:
+    from datetime import UTC, datetime
+
+    from mediator.transports import Envelope
+    from mediator.transports._frozen import builder
+
+    when = datetime.now(UTC)
+    made = builder(Envelope)("id", "t", 2, when, b"{}", "k", {"a": "b"}, "application/json")
+    assert made == Envelope("id", "t", 2, when, b"{}", "k", {"a": "b"})
+    with pytest.raises(AttributeError):
+        made.id = "other"  # type: ignore[misc]  # still frozen
+
+    class Plain:
+        pass
+
+    with pytest.raises(TypeError, match=r"builder\(.*Plain\): not a slotted dataclass"):
+        builder(Plain)

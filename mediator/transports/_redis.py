@@ -33,6 +33,7 @@ import anyio
 from .._errors import GroupNotFoundError, MediatorError
 from ._engine import DeadLetter, Inbound
 from ._envelope import Envelope
+from ._frozen import builder
 
 try:
     import redis.asyncio as aioredis
@@ -69,6 +70,9 @@ for i = 1, #ARGV, 4 do
 end
 return ids
 """
+
+_new_envelope = builder(Envelope)
+_new_inbound = builder(Inbound)
 
 RedisEngineProblem = Literal["trio", "option", "client", "partitions", "partition", "partitioned"]
 
@@ -511,7 +515,9 @@ class RedisEngine:
         attempts: Mapping[bytes, int],
     ) -> list[Inbound]:
         return [
-            Inbound(stream, _text(entry_id), _read(entry_id, fields), attempts.get(entry_id, 1))
+            _new_inbound(
+                stream, _text(entry_id), _read(entry_id, fields), attempts.get(entry_id, 1)
+            )
             for entry_id, fields in entries
         ]
 
@@ -593,15 +599,15 @@ def _read(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Envelope:
 
 def _envelope(fields: Mapping[bytes, bytes]) -> Envelope:
     meta: dict[str, Any] = json.loads(fields[_META].decode())  # str: no encoding to detect
-    return Envelope(
-        id=fields[_ID].decode(),
-        type=fields[_TYPE].decode(),
-        version=meta["version"],
-        occurred_at=datetime.fromisoformat(meta["occurred_at"]),
-        payload=bytes(fields[_PAYLOAD]),
-        key=meta.get("key"),
-        headers=meta.get("headers") or {},
-        content_type=meta.get("content_type", _DEFAULT_CONTENT),
+    return _new_envelope(
+        fields[_ID].decode(),
+        fields[_TYPE].decode(),
+        meta["version"],
+        datetime.fromisoformat(meta["occurred_at"]),
+        bytes(fields[_PAYLOAD]),
+        meta.get("key"),
+        meta.get("headers") or {},
+        meta.get("content_type", _DEFAULT_CONTENT),
     )
 
 

@@ -32,6 +32,7 @@ import anyio.to_thread
 from ._codec_protocol import Codec
 from ._context import outgoing_headers
 from ._envelope import Envelope, new_id
+from ._frozen import builder
 from ._outbox import OutboxError, OutboxPublisher, OutboxRow
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ def _handler_taking(
     handler.__annotations__ = {"__event": message, name: sqlite3.Connection, "return": None}
     handler.__module__ = __name__
     return handler
+
+
+#: Rows and their envelopes, built without the frozen dataclasses' slower __init__.
+_new_row = builder(OutboxRow)
+_new_envelope = builder(Envelope)
 
 
 def _when(seconds: float | None) -> datetime | None:
@@ -442,22 +448,22 @@ class SqliteOutbox:
             f"SELECT {_COLUMNS} FROM {self.table} {where} ORDER BY seq", args
         )
         return [
-            OutboxRow(
-                seq=seq,
-                stream=stream,
-                envelope=Envelope(
-                    id=id_,
-                    type=type_,
-                    version=version,
-                    occurred_at=datetime.fromisoformat(occurred_at),
-                    payload=bytes(payload),
-                    key=key,
-                    headers=json.loads(headers),
-                    content_type=content_type,
+            _new_row(
+                seq,
+                stream,
+                _new_envelope(
+                    id_,
+                    type_,
+                    version,
+                    datetime.fromisoformat(occurred_at),
+                    bytes(payload),
+                    key,
+                    json.loads(headers),
+                    content_type,
                 ),
-                claimed_by=claimed_by,
-                claimed_until=_when(claimed_until),
-                published_at=_when(published_at),
+                claimed_by,
+                _when(claimed_until),
+                _when(published_at),
             )
             for (
                 seq,

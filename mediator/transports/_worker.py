@@ -33,6 +33,7 @@ import anyio.lowlevel
 from .._errors import ConfigurationError, GroupNotFoundError, PublishError
 from ._context import enter_delivery, leave_delivery
 from ._engine import Engine, Inbound
+from ._frozen import builder
 from ._handoff import Handoff
 
 if TYPE_CHECKING:
@@ -70,6 +71,9 @@ class Delivery:
     version: int
     occurred_at: datetime
     headers: Mapping[str, str]
+
+
+_new_delivery = builder(Delivery)
 
 
 @dataclass(slots=True)
@@ -228,10 +232,12 @@ class Worker:
         Those that finish are acked; the others stay pending, for this consumer
         after a restart or for another one after ``claim_after``.
 
-        ``max_in_flight`` handler tasks take the entries from the reading loop
-        one at a time, so reading waits while they are all busy: a worker never
-        holds more entries than it can handle.  Acks are sent together: the
-        entries that finish alongside, or while the previous ack is on its way.
+        ``max_in_flight`` handler tasks take the entries from a buffer of one
+        batch, which the reading loop fills: the next read goes out while the
+        tasks work through a batch, and waits while the buffer is full, so a
+        worker holds at most ``batch + max_in_flight`` entries.  Acks are sent
+        together: the entries that finish alongside, or while the previous ack
+        is on its way.
         """
         if self._running:
             raise ConfigurationError("Worker.run()", "worker-running", option="self", value=self)
@@ -242,9 +248,9 @@ class Worker:
             self._running = False
 
     async def _run(self) -> None:
-        # A buffer of max_in_flight entries: a handler task that finishes one takes the
-        # next without waiting for the reader, and the reader fills it a batch at a time.
-        jobs = Handoff[_Job](self._max_in_flight)
+        # A buffer of a batch: a handler task that finishes one entry takes the next
+        # without waiting for the reader, and the reader reads again while they work.
+        jobs = Handoff[_Job](max(self._max_in_flight, self._batch))
         self._stopping = False
         # A worker run again starts clean: what a stopped run held is pending in the engine.
         self._handling.clear()
@@ -546,17 +552,17 @@ class Worker:
         except Exception as error:
             await self._dead_letter(inbound, f"cannot be decoded: {_why(error)}")
             return
-        delivery = Delivery(
-            event_id=envelope.id,
-            entry_id=inbound.entry_id,
-            attempt=inbound.attempt,
-            stream=inbound.stream,
-            group=self.group,
-            consumer=self.consumer,
-            type=envelope.type,
-            version=envelope.version,
-            occurred_at=envelope.occurred_at,
-            headers=envelope.headers,
+        delivery = _new_delivery(
+            envelope.id,
+            inbound.entry_id,
+            inbound.attempt,
+            inbound.stream,
+            self.group,
+            self.consumer,
+            envelope.type,
+            envelope.version,
+            envelope.occurred_at,
+            envelope.headers,
         )
         token = enter_delivery(delivery)  # what the events its handlers write inherit
         try:
