@@ -43,10 +43,8 @@ __all__ = ["SqliteOutbox", "SqlitePublisher"]
 
 _T = TypeVar("_T")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_COLUMNS = (
-    "seq, stream, id, type, version, occurred_at, key, headers, content_type, payload, "
-    "claimed_by, claimed_until, published_at"
-)
+_SENT_COLUMNS = "seq, stream, id, type, version, occurred_at, key, headers, content_type, payload"
+_COLUMNS = f"{_SENT_COLUMNS}, claimed_by, claimed_until, published_at"
 
 
 def _autocommits(connection: sqlite3.Connection) -> bool:
@@ -408,25 +406,25 @@ class SqliteOutbox:
         self, connection: sqlite3.Connection, relay_id: str, batch: int, lease: float
     ) -> list[OutboxRow]:
         now = self._clock()
+        until = now + lease
+        claimed_until = datetime.fromtimestamp(until, UTC)  # one for the batch: what it reads
         connection.execute("BEGIN IMMEDIATE")  # the write lock first: no relay claims alongside
         try:
-            seqs = [
-                seq
-                for (seq,) in connection.execute(
-                    f"SELECT seq FROM {self.table} WHERE published_at IS NULL "
+            rows = [
+                _new_row(seq, stream, _sent_envelope(*sent), relay_id, claimed_until, None)
+                for seq, stream, *sent in connection.execute(
+                    f"SELECT {_SENT_COLUMNS} FROM {self.table} WHERE published_at IS NULL "
                     "AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY seq LIMIT ?",
                     (now, batch),
                 )
             ]
-            if not seqs:
-                connection.execute("COMMIT")
-                return []
-            marks = ", ".join("?" * len(seqs))
-            connection.execute(
-                f"UPDATE {self.table} SET claimed_by = ?, claimed_until = ? WHERE seq IN ({marks})",
-                (relay_id, now + lease, *seqs),
-            )
-            rows = self._select(connection, f"WHERE seq IN ({marks})", seqs)
+            if rows:
+                marks = ", ".join("?" * len(rows))
+                connection.execute(
+                    f"UPDATE {self.table} SET claimed_by = ?, claimed_until = ? "
+                    f"WHERE seq IN ({marks})",
+                    (relay_id, until, *(row.seq for row in rows)),
+                )
             connection.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -448,39 +446,32 @@ class SqliteOutbox:
             f"SELECT {_COLUMNS} FROM {self.table} {where} ORDER BY seq", args
         )
         return [
-            _new_row(
-                seq,
-                stream,
-                _new_envelope(
-                    id_,
-                    type_,
-                    version,
-                    datetime.fromisoformat(occurred_at),
-                    bytes(payload),
-                    key,
-                    json.loads(headers),
-                    content_type,
-                ),
-                claimed_by,
-                _when(claimed_until),
-                _when(published_at),
-            )
-            for (
-                seq,
-                stream,
-                id_,
-                type_,
-                version,
-                occurred_at,
-                key,
-                headers,
-                content_type,
-                payload,
-                claimed_by,
-                claimed_until,
-                published_at,
-            ) in cursor
+            _new_row(seq, stream, _sent_envelope(*sent), by, _when(until), _when(published))
+            for seq, stream, *sent, by, until, published in cursor
         ]
+
+
+def _sent_envelope(
+    id_: str,
+    type_: str,
+    version: int,
+    occurred_at: str,
+    key: str | None,
+    headers: str,
+    content_type: str,
+    payload: bytes,
+) -> Envelope:
+    """A row's envelope, from its columns in `_SENT_COLUMNS` order."""
+    return _new_envelope(
+        id_,
+        type_,
+        version,
+        datetime.fromisoformat(occurred_at),
+        bytes(payload),
+        key,
+        json.loads(headers),
+        content_type,
+    )
 
 
 class SqlitePublisher(OutboxPublisher):
