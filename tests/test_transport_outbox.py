@@ -163,7 +163,11 @@ async def test_rows_commit_and_roll_back_with_the_business_transaction(db: Path)
     rows = await outbox.rows()
     assert [row.envelope for row in rows] == envelopes
     first = rows[0]
-    assert (first.stream, first.envelope.type, first.envelope.key) == ("orders", "orders.placed", "1")
+    assert (first.stream, first.envelope.type, first.envelope.key) == (
+        "orders",
+        "orders.placed",
+        "1",
+    )
     assert first.envelope.headers == {"correlation_id": first.envelope.id, "a": "b"}
     assert first.envelope.content_type == "application/x-test"
     assert first.envelope.occurred_at.tzinfo is not None
@@ -184,7 +188,11 @@ async def test_put_refuses_an_autocommit_connection(db: Path) -> None:
     with pytest.raises(OutboxError) as caught:
         outbox.put(connection, Placed(1), stream="orders")
     error = caught.value
-    assert (error.where, error.problem, error.option) == ("SqliteOutbox.put()", "autocommit", "connection")
+    assert (error.where, error.problem, error.option) == (
+        "SqliteOutbox.put()",
+        "autocommit",
+        "connection",
+    )
     assert str(error) == (
         f"SqliteOutbox.put(): connection={connection!r} is in autocommit mode outside a "
         "transaction, so the outbox rows would commit without the business rows.\n"
@@ -486,6 +494,51 @@ async def test_engine_down_retries_with_backoff_then_publishes_exactly_once(
         for m in messages
     )
     assert any("failed 3 time(s) in a row" in m for m in messages)
+
+
+async def test_run_claims_the_next_batch_during_an_append_and_keeps_the_order(db: Path) -> None:
+    outbox, connection = make(db)
+    with connection:
+        outbox.put(connection, *(Placed(n) for n in range(6)), stream="orders")
+    engine = FakeEngine()
+    engine.block = anyio.Event()  # the first append waits
+    outbox.expect = 6
+    r = relay(outbox, engine, batch=3, poll=3600.0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(r.run)
+        await until_claimed(outbox, 6)  # the second batch, claimed while the first is on its way
+        assert len(engine.entries) == 3
+        engine.block.set()
+        await outbox.marked.wait()
+        tg.cancel_scope.cancel()
+    assert engine.decoded() == [("orders", Placed(n)) for n in range(6)]
+
+
+async def test_a_failed_append_also_releases_the_batch_claimed_ahead(db: Path) -> None:
+    outbox, connection = make(db)
+    with connection:
+        outbox.put(connection, *(Placed(n) for n in range(6)), stream="orders")
+    backed_off = anyio.Event()
+
+    def backoff(failures: int) -> float:
+        backed_off.set()
+        return 3600.0
+
+    r = relay(outbox, FakeEngine(failures=1), batch=3, backoff=backoff)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(r.run)
+        await backed_off.wait()  # after the release
+        rows = await outbox.rows()
+        tg.cancel_scope.cancel()
+    assert [row.claimed_by for row in rows] == [None] * 6  # both batches: any relay, at once
+    assert await relay(outbox, FakeEngine(), batch=10).run_once() == 6
+
+
+async def until_claimed(outbox: SqliteOutbox, count: int) -> None:
+    """Wait until ``count`` rows are claimed (checked at each scheduling round)."""
+    with anyio.fail_after(10):
+        while sum(row.claimed_by is not None for row in await outbox.rows()) < count:
+            await anyio.lowlevel.checkpoint()
 
 
 async def test_a_failed_append_releases_the_rows(db: Path) -> None:

@@ -302,7 +302,9 @@ async def test_events_with_one_partition_key_run_in_order_others_alongside() -> 
         body = json.dumps({"order": order}).encode()
         return Envelope(new_id(), "orders.placed", 1, datetime.now(UTC), body, key=key)
 
-    orders = [n for three in zip(range(4), range(10, 14), range(20, 24), strict=True) for n in three]
+    orders = [
+        n for three in zip(range(4), range(10, 14), range(20, 24), strict=True) for n in three
+    ]
     await engine.append("orders", [keyed(n) for n in orders])
     worker = worker_of(engine, bus, max_in_flight=8)
     async with anyio.create_task_group() as group:
@@ -320,7 +322,13 @@ async def test_events_with_one_partition_key_run_in_order_others_alongside() -> 
 
 def test_a_background_bus_is_refused() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        Worker(MemoryEngine(), PlacedCodec(), LocalEventBus(strategy="background"), streams="orders", group="g")
+        Worker(
+            MemoryEngine(),
+            PlacedCodec(),
+            LocalEventBus(strategy="background"),
+            streams="orders",
+            group="g",
+        )
     assert (caught.value.problem, caught.value.option) == ("worker-background", "bus")
     assert "\nTip: A worker acks an entry once every handler is done" in str(caught.value)
 
@@ -464,3 +472,62 @@ def test_a_codec_without_decode_is_refused() -> None:
         "has no decode() method.\nTip: Pass a codec such as JsonCodec(types): "
         "decode(type, version, payload)."
     )
+
+
+class CountingEngine(MemoryEngine):
+    """Counts the calls the worker makes: acks (and their sizes), claims and reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.acks: list[int] = []
+        self.claims = 0
+        self.reads = 0
+
+    async def ack(self, stream: str, group: str, entry_ids: Any) -> None:
+        self.acks.append(len(entry_ids))
+        await super().ack(stream, group, entry_ids)
+
+    async def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.claims += 1
+        return await super().claim(*args, **kwargs)
+
+    async def read_new(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return await super().read_new(*args, **kwargs)
+
+
+async def test_entries_finishing_together_are_acked_in_one_call() -> None:
+    engine = CountingEngine()
+    bus = LocalEventBus()
+
+    @bus.register
+    async def on_placed(event: Placed) -> None:
+        return None
+
+    await engine.append("orders", [envelope(n) for n in range(40)])
+    worker = worker_of(engine, bus, batch=40, max_in_flight=8)
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.run)
+        await until(lambda: worker.stats().acked == 40)
+        group.cancel_scope.cancel()
+    assert sum(engine.acks) == 40
+    assert len(engine.acks) <= 3  # not one call per entry, nor one per handler task
+    assert await engine.pending_count("orders", "billing") == 0
+
+
+async def test_idle_entries_are_looked_for_a_few_times_per_claim_after_not_per_read() -> None:
+    engine = CountingEngine()
+    bus = LocalEventBus()
+
+    @bus.register
+    async def on_placed(event: Placed) -> None:
+        return None
+
+    await engine.append("orders", [envelope(n) for n in range(50)])
+    worker = worker_of(engine, bus, batch=5, block=0, claim_after=600)  # looks every 1 s
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.run)
+        await until(lambda: worker.stats().acked == 50)
+        group.cancel_scope.cancel()
+    assert engine.reads >= 10
+    assert engine.claims < engine.reads / 2
