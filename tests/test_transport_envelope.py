@@ -1,4 +1,4 @@
-"""The envelope's ids, and that the transports stay out of ``import mediator``."""
+"""The envelope's ids and headers, and that the transports stay out of ``import mediator``."""
 
 from __future__ import annotations
 
@@ -42,3 +42,20 @@ def test_import_mediator_does_not_import_the_transports() -> None:
         check=True,
     )
     assert done.stdout.strip() == "False"
+
+
+def test_headers_read_from_the_outbox_stay_json_text_until_read() -> None:
+    from mediator.transports._envelope import JsonHeaders, headers_json
+
+    text = '{"correlation_id":"c-1","x":"\\u00e9"}'
+    headers = JsonHeaders(text)
+    assert headers_json(headers) is text  # passed on as stored: no parse, no encoding
+    assert bool(headers) and not JsonHeaders("{}") and not JsonHeaders("{ }")
+    assert headers == {"correlation_id": "c-1", "x": "é"} == dict(headers)
+    assert (len(headers), headers["x"], headers.get("y"), repr(headers)) == (
+        2,
+        "é",
+        None,
+        "{'correlation_id': 'c-1', 'x': 'é'}",
+    )
+    assert headers_json({"a\n": "\u2028", "b": ""}) == '{"a\\n":"\\u2028","b":""}'

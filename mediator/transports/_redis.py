@@ -32,7 +32,7 @@ import anyio
 
 from .._errors import GroupNotFoundError, MediatorError
 from ._engine import DeadLetter, Inbound
-from ._envelope import Envelope
+from ._envelope import Envelope, headers_json
 from ._frozen import builder
 
 try:
@@ -556,18 +556,13 @@ def _check_backend() -> None:
         raise RedisEngineError("trio", option="backend", value="trio") from None
 
 
-def _json_object(members: Mapping[str, str]) -> str:
-    """A JSON object of strings: ``json.dumps`` builds a whole encoder on every call."""
-    return "{" + ",".join(_quote(k) + ":" + _quote(v) for k, v in members.items()) + "}"
-
-
 def _values(envelope: Envelope) -> list[bytes]:
     # The meta object, written piece by piece: this runs once per event appended.
     meta = f'{{"version":{int(envelope.version)},"occurred_at":"{envelope.occurred_at.isoformat()}"'
     if envelope.key is not None:
         meta += ',"key":' + _quote(envelope.key)
     if envelope.headers:
-        meta += ',"headers":' + _json_object(envelope.headers)
+        meta += ',"headers":' + headers_json(envelope.headers)
     if envelope.content_type != _DEFAULT_CONTENT:
         meta += ',"content_type":' + _quote(envelope.content_type)
     return [envelope.id.encode(), envelope.type.encode(), (meta + "}").encode(), envelope.payload]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import operator
 import os
 import re
@@ -31,7 +30,7 @@ import anyio.to_thread
 
 from ._codec_protocol import Codec
 from ._context import outgoing_headers
-from ._envelope import Envelope, new_id
+from ._envelope import Envelope, JsonHeaders, headers_json, new_id
 from ._frozen import builder
 from ._outbox import OutboxError, OutboxPublisher, OutboxRow
 
@@ -242,7 +241,7 @@ class SqliteOutbox:
                     e.version,
                     e.occurred_at.isoformat(),
                     e.key,
-                    json.dumps(e.headers, separators=(",", ":")),
+                    headers_json(e.headers),
                     e.content_type,
                     e.payload,
                 )
@@ -469,7 +468,7 @@ def _sent_envelope(
         datetime.fromisoformat(occurred_at),
         bytes(payload),
         key,
-        json.loads(headers),
+        JsonHeaders(headers),  # parsed only if read: a relay passes the text on as it is
         content_type,
     )
 
