@@ -16,7 +16,8 @@ On loopback, in one process each (the Python process is the limit, not Redis):
   each message (and its batch subscriber, whose handler gets a list), in its
   own process from its own folder.
 
-Each figure is the median of three runs (one with ``--quick``).  The
+Each figure is the median of five runs (one with ``--quick``), each run measuring
+every contender once, in turn.  The
 benchmark measures and reports; it asserts nothing.
 """
 
@@ -225,36 +226,37 @@ def _faststream(url: str, n: int, mode: str) -> float | str:
     return rate
 
 
-async def _median(
-    url: str, n: int, runs: int, measure: Callable[[_Run], Awaitable[float]]
-) -> float:
-    rates = []
+async def _ours(url: str, n: int, measure: Callable[[_Run], Awaitable[float]]) -> float:
     with tempfile.TemporaryDirectory() as folder:
-        for _ in range(runs):
-            run = _Run(url, Path(folder), n)
-            rates.append(n / await measure(run))
+        run = _Run(url, Path(folder), n)
+        try:
+            return n / await measure(run)
+        finally:
             await run.close()
-    return statistics.median(rates)
 
 
 async def measure(url: str, *, quick: bool) -> dict[str, Any]:
-    n, runs = (3_000, 1) if quick else (20_000, 3)
+    """Each run measures every contender once, in turn, so that a machine whose speed
+    drifts (a shared VM) weighs on all of them alike; the medians are reported."""
+    n, runs = (3_000, 1) if quick else (20_000, 5)
+    ours: dict[str, Callable[[_Run], Awaitable[float]]] = {
+        "ours, without the inbox": lambda run: _pipeline(run, inbox=False),
+        "ours, with the inbox": lambda run: _pipeline(run, inbox=True),
+        "ours: relay alone (outbox -> Redis)": _relay_alone,
+        "ours: worker alone (Redis -> no-op)": _worker_alone,
+    }
+    peers = {"per message": "message", "batch subscriber": "batch"}
+    rates: dict[str, list[float | str]] = {}
+    for _ in range(runs):
+        rates.setdefault("bare redis-py loop (ceiling)", []).append(await _bare(url, n))
+        for name, contender in ours.items():
+            rates.setdefault(name, []).append(await _ours(url, n, contender))
+        for name, mode in peers.items():
+            rates.setdefault(f"FastStream 0.7.8, {name}", []).append(_faststream(url, n, mode))
     report: dict[str, Any] = {"events": n, "runs": runs}
-    report["bare redis-py loop (ceiling)"] = statistics.median(
-        [await _bare(url, n) for _ in range(runs)]
-    )
-    report["ours, without the inbox"] = await _median(
-        url, n, runs, lambda run: _pipeline(run, inbox=False)
-    )
-    report["ours, with the inbox"] = await _median(
-        url, n, runs, lambda run: _pipeline(run, inbox=True)
-    )
-    report["ours: relay alone (outbox -> Redis)"] = await _median(url, n, runs, _relay_alone)
-    report["ours: worker alone (Redis -> no-op)"] = await _median(url, n, runs, _worker_alone)
-    for mode, name in (("message", "per message"), ("batch", "batch subscriber")):
-        values = [_faststream(url, n, mode) for _ in range(runs)]
+    for name, values in rates.items():
         numbers = [v for v in values if isinstance(v, float)]
-        report[f"FastStream 0.7.8, {name}"] = statistics.median(numbers) if numbers else values[0]
+        report[name] = statistics.median(numbers) if numbers else values[0]
     return report
 
 
