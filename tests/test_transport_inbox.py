@@ -76,6 +76,14 @@ def inbox(path: Path, db: sqlite3.Connection) -> SqliteInbox:
     inbox.close()
 
 
+def wal(path: Path, *, journal: str = "wal") -> sqlite3.Connection:
+    """A connection whose commits do not wait for the disk (with ``journal="wal"``)."""
+    connection = sqlite3.connect(path, check_same_thread=False)
+    connection.execute(f"PRAGMA journal_mode = {journal}")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
 def charges(db: sqlite3.Connection) -> list[int]:
     return [order for (order,) in db.execute("SELECT order_id FROM charges")]
 
@@ -424,7 +432,11 @@ async def test_a_handler_that_ends_the_shared_transaction_itself_is_an_error(
         await bus.publish(Placed(1), delivery=delivery)
     error = caught.value.failures[0].exception
     assert isinstance(error, InboxError)
-    assert (error.where, error.problem, error.option) == ("SqliteInbox.attempt()", "committed", "key")
+    assert (error.where, error.problem, error.option) == (
+        "SqliteInbox.attempt()",
+        "committed",
+        "key",
+    )
     assert (error.value.group, error.value.event_id) == ("billing", delivery.event_id)
     # Nothing stays open: the inbox takes the next event.
     await bus.publish(Placed(2), delivery=a_delivery())
@@ -473,4 +485,107 @@ async def test_connections_opened_with_python_312_autocommit_work(
     await bus.publish(Placed(1), delivery=replace(delivery, attempt=2))  # absorbed
     assert charges(db) == [1]
     assert len(await inbox.applied()) == 1
+    inbox.close()
+
+
+async def test_handlers_waiting_for_the_transaction_take_turns_past_cancelled_ones(
+    path: Path, db: sqlite3.Connection
+) -> None:
+    inbox = SqliteInbox(connect=lambda: wal(path))  # commits on the loop: no await after it
+    inbox.create(db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+    holding, go_on = anyio.Event(), anyio.Event()
+    scopes = {2: anyio.CancelScope(), 3: anyio.CancelScope()}
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        if event.order_id == 1:
+            holding.set()
+            await go_on.wait()
+            scopes[3].cancel()  # still queued: it is handed the turn as it is cancelled
+
+    async def deliver(order_id: int) -> None:
+        with scopes.get(order_id, anyio.CancelScope()):
+            await bus.publish(Placed(order_id), delivery=a_delivery())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(deliver, 1)
+        await holding.wait()
+        for order_id in (2, 3, 4):  # queued in this order behind the first
+            group.start_soon(deliver, order_id)
+            await anyio.wait_all_tasks_blocked()
+        scopes[2].cancel()  # leaves the queue
+        await anyio.wait_all_tasks_blocked()
+        go_on.set()
+    assert charges(db) == [1, 4]
+    assert len(await inbox.applied()) == 2
+    await bus.publish(Placed(5), delivery=a_delivery())  # nobody kept the turn
+    assert charges(db) == [1, 4, 5]
+    inbox.close()
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(
+    path: Path, db: sqlite3.Connection, journal: str
+) -> None:
+    def connect() -> sqlite3.Connection:
+        return wal(path, journal=journal)
+
+    inbox = SqliteInbox(connect=connect)
+    inbox.create(db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+    done = anyio.Event()
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+
+    async def deliver() -> None:
+        await bus.publish(Placed(1), delivery=a_delivery())
+        done.set()
+
+    other = connect()  # another process, as far as SQLite is concerned
+    other.isolation_level = None
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(deliver)
+            # Its BEGIN was refused and waits in a thread: the loop goes on meanwhile.
+            await anyio.wait_all_tasks_blocked()
+            assert not done.is_set()
+            other.execute("COMMIT")
+            with anyio.fail_after(5):
+                await done.wait()
+    finally:
+        other.close()
+        inbox.close()
+    assert charges(db) == [1]
+
+
+async def test_a_connection_that_cannot_be_opened_leaves_the_inbox_usable(
+    path: Path, db: sqlite3.Connection
+) -> None:
+    opened: list[None] = []
+
+    def connect() -> sqlite3.Connection:
+        opened.append(None)
+        if len(opened) == 1:
+            raise sqlite3.OperationalError("unable to open database file")
+        return sqlite3.connect(path, check_same_thread=False)
+
+    inbox = SqliteInbox(connect=connect)
+    inbox.create(db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
+
+    @bus.register
+    async def charge(event: Placed, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+
+    with pytest.raises(PublishError) as caught:
+        await bus.publish(Placed(1), delivery=a_delivery())
+    assert str(caught.value.failures[0].exception) == "unable to open database file"
+    with anyio.fail_after(5):  # the turn was given back: the next call does not wait for it
+        await bus.publish(Placed(2), delivery=a_delivery())
+    assert charges(db) == [2]
     inbox.close()
