@@ -72,6 +72,7 @@ class _Setup:
         producer, consumer = folder / "producer.db", folder / "consumer.db"
         with contextlib.closing(_connect(consumer)) as connection:
             self.inbox = SqliteInbox(connect=lambda: _connect(consumer))
+            self.grouped = SqliteInbox(connect=lambda: _connect(consumer), group_commit=True)
             self.inbox.create(connection)
         connection = _connect(producer)
         self.outbox = SqliteOutbox(self.codec, connect=lambda: _connect(producer))
@@ -119,10 +120,10 @@ class _Counting(MemoryEngine):
             self.done.set()
 
 
-async def _pipeline(setup: _Setup, *, inbox: bool) -> float:
+async def _pipeline(setup: _Setup, *, inbox: bool, group_commit: bool = False) -> float:
     """Seconds from the relay's start until the worker acked every event."""
     engine = _Counting(setup.n)
-    bus = noop_bus(setup.inbox if inbox else None)
+    bus = noop_bus((setup.grouped if group_commit else setup.inbox) if inbox else None)
 
     relay = Relay(setup.outbox, engine, batch=500, poll=0.01)
     worker = Worker(engine, setup.codec, bus, streams=_STREAM, group=_GROUP, block=0.01, batch=500)
@@ -170,6 +171,7 @@ async def _median(
         writes.append(n / setup.write_seconds)
         rates.append(n / await run(setup))
         setup.inbox.close()
+        setup.grouped.close()
     return statistics.median(rates), statistics.median(writes)
 
 
@@ -181,11 +183,15 @@ async def measure(quick: bool) -> dict[str, str]:
         folder = Path(name)
         plain, writes = await _median(n, lambda s: _pipeline(s, inbox=False), folder, runs)
         inboxed, _ = await _median(n, lambda s: _pipeline(s, inbox=True), folder, runs)
+        grouped, _ = await _median(
+            n, lambda s: _pipeline(s, inbox=True, group_commit=True), folder, runs
+        )
         relayed, _ = await _median(n, _relay_only, folder, runs)
         worked, _ = await _median(n, _worker_only, folder, runs)
     report[f"pipeline outbox -> relay -> memory -> worker, {n:,} events (events/s)"] = (
         f"{plain:,.0f} without the inbox, {inboxed:,.0f} with it "
-        f"({inboxed / plain:.0%} of the rate)"
+        f"({inboxed / plain:.0%} of the rate), {grouped:,.0f} with group_commit=True "
+        f"({grouped / plain:.0%})"
     )
     report["its stages alone (events/s)"] = (
         f"outbox writes {writes:,.0f} (100 per transaction), relay {relayed:,.0f}, "

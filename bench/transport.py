@@ -9,7 +9,8 @@ On loopback, in one process each (the Python process is the limit, not Redis):
 
 - **ours**: outbox (SQLite, prefilled) -> `Relay` -> `RedisEngine` -> `Worker`
   -> a no-op handler, one handler call per event, at least once (acks after
-  the handler), with and without the inbox; and its two halves alone;
+  the handler), with and without the inbox (a transaction per handler, or
+  ``group_commit=True``); and its two halves alone;
 - **bare ceiling**: a minimal redis-py loop, XADD in pipelines of 100 and
   XREADGROUP COUNT 100 with one XACK per batch, running side by side;
 - **FastStream**: its Redis Streams subscriber in a consumer group, acking
@@ -113,6 +114,7 @@ class _Run:
         producer, consumer = place / "producer.db", place / "consumer.db"
         self.outbox = SqliteOutbox(codec, connect=lambda: _connect(producer))
         self.inbox = SqliteInbox(connect=lambda: _connect(consumer))
+        self.grouped = SqliteInbox(connect=lambda: _connect(consumer), group_commit=True)
         with contextlib.closing(_connect(consumer)) as connection:
             self.inbox.create(connection)
         with contextlib.closing(_connect(producer)) as connection:
@@ -123,8 +125,8 @@ class _Run:
                     self.outbox.put(connection, *events, stream=self.stream)
         self.engine = _Counting(url, n)
 
-    def worker(self, *, inbox: bool) -> Worker:
-        bus = noop_bus(self.inbox if inbox else None)
+    def worker(self, *, inbox: bool, group_commit: bool = False) -> Worker:
+        bus = noop_bus((self.grouped if group_commit else self.inbox) if inbox else None)
         return Worker(
             self.engine, codec, bus, streams=self.stream, group="bench", batch=100, block=0.05
         )
@@ -136,11 +138,12 @@ class _Run:
         await self.engine.client.delete(self.stream)
         await self.engine.aclose()
         self.inbox.close()
+        self.grouped.close()
         self.outbox.close()
 
 
-async def _pipeline(run: _Run, *, inbox: bool) -> float:
-    worker = run.worker(inbox=inbox)
+async def _pipeline(run: _Run, *, inbox: bool, group_commit: bool = False) -> float:
+    worker = run.worker(inbox=inbox, group_commit=group_commit)
     relay = Relay(run.outbox, run.engine, batch=500, poll=0.01)
     started = time.perf_counter()
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(worker.run())]
@@ -242,6 +245,9 @@ async def measure(url: str, *, quick: bool) -> dict[str, Any]:
     ours: dict[str, Callable[[_Run], Awaitable[float]]] = {
         "ours, without the inbox": lambda run: _pipeline(run, inbox=False),
         "ours, with the inbox": lambda run: _pipeline(run, inbox=True),
+        "ours, with the inbox, group_commit=True": lambda run: _pipeline(
+            run, inbox=True, group_commit=True
+        ),
         "ours: relay alone (outbox -> Redis)": _relay_alone,
         "ours: worker alone (Redis -> no-op)": _worker_alone,
     }

@@ -68,9 +68,10 @@ def db(path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-@pytest.fixture
-def inbox(path: Path, db: sqlite3.Connection) -> SqliteInbox:
-    inbox = SqliteInbox(database=path)
+@pytest.fixture(params=[False, True], ids=["own-commit", "group-commit"])
+def inbox(path: Path, db: sqlite3.Connection, request: pytest.FixtureRequest) -> SqliteInbox:
+    """Both ways to commit: outside a worker, a group commits as each handler ends."""
+    inbox = SqliteInbox(database=path, group_commit=request.param)
     inbox.create(db)
     yield inbox  # type: ignore[misc]
     inbox.close()
@@ -589,3 +590,46 @@ async def test_a_connection_that_cannot_be_opened_leaves_the_inbox_usable(
         await bus.publish(Placed(2), delivery=a_delivery())
     assert charges(db) == [2]
     inbox.close()
+
+
+def test_the_shared_message() -> None:
+    key = InboxKey(group="billing", event_id="e2", handler="charge")
+    error = InboxError("SqliteInbox.attempt()", "shared", option="key", value=key)
+    assert (error.problem, error.option, error.value) == ("shared", "key", key)
+    assert str(error) == (
+        "SqliteInbox.attempt(): key=InboxKey(group='billing', event_id='e2', handler='charge') "
+        "was handled by a handler that committed or rolled back the transaction it shared "
+        "with other handlers (group_commit=True), so their writes may not have been saved; "
+        "their events come again, to be applied or skipped.\n"
+        "Tip: Leave the transaction to the inbox: no db.commit(), db.rollback() or `with db:` "
+        "in a handler given connection=; raise to roll back."
+    )
+
+
+async def test_a_group_left_for_the_worker_to_commit_is_rolled_back_by_close(
+    path: Path, db: sqlite3.Connection
+) -> None:
+    from mediator.transports._context import enter_commits, leave_commits
+
+    inbox = SqliteInbox(database=path, group_commit=True)
+    inbox.create(db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="tx")])
+
+    @bus.register
+    async def charge(event: Placed, tx: sqlite3.Connection) -> None:
+        tx.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+
+    left: list[Any] = []  # what a worker collects, to commit before its acks
+    token = enter_commits(left)
+    try:
+        await bus.publish(Placed(1), delivery=a_delivery())
+        await bus.publish(Placed(2), delivery=a_delivery())
+    finally:
+        leave_commits(token)
+    assert len(left) == 2 and left[0] is left[1]  # one group for both
+    assert charges(db) == []  # not committed yet
+    inbox.close()
+    failure = await left[0].settle()
+    assert isinstance(failure, sqlite3.ProgrammingError)
+    assert str(failure) == "SqliteInbox.close() came before the commit"
+    assert charges(db) == [] and await SqliteInbox(database=path).applied() == []

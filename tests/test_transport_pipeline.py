@@ -245,7 +245,14 @@ class Consumer:
     Without the inbox, the handler writes on an autocommit connection of its own.
     """
 
-    def __init__(self, path: Path, *, inbox: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        inbox: bool = True,
+        group_commit: bool = False,
+        connector: Callable[[], sqlite3.Connection] | None = None,
+    ) -> None:
         self.path = path
         self.hook: Hook = no_hook
         self.deliveries: list[Delivery] = []
@@ -257,7 +264,9 @@ class Consumer:
             self.inbox: SqliteInbox | None = None
             self.kwargs: dict[str, Any] = {}
             if inbox:
-                self.inbox = SqliteInbox(connect=lambda: connect(path))
+                self.inbox = SqliteInbox(
+                    connect=connector or (lambda: connect(path)), group_commit=group_commit
+                )
                 self.inbox.create(setup)
                 self.bus = LocalEventBus(modifiers=[idempotent(self.inbox, connection="db")])
             else:
@@ -325,9 +334,10 @@ def producer(progress: Progress, tmp_path: Path) -> Iterable[Producer]:
     made.db.close()
 
 
-@pytest.fixture
-def billing(tmp_path: Path) -> Iterable[Consumer]:
-    consumer = Consumer(tmp_path / "billing.db")
+@pytest.fixture(params=[False, True], ids=["own-commit", "group-commit"])
+def billing(tmp_path: Path, request: pytest.FixtureRequest) -> Iterable[Consumer]:
+    """The consumer, with a transaction per handler or handlers grouped in one."""
+    consumer = Consumer(tmp_path / "billing.db", group_commit=request.param)
     yield consumer
     consumer.close()
 
@@ -645,3 +655,182 @@ async def test_a_short_read_on_the_consumer_database_delays_the_inbox_commit_wit
         probe.close()
     assert worker.stats().failed == 0
     assert billing.effects() == once([0])
+
+
+# -- group_commit=True: handlers run back to back share a transaction ---------------------
+
+
+def grouped(path: Path, *, foreign_keys: bool = False) -> tuple[Consumer, list[str]]:
+    """A consumer whose inbox groups commits, and the statements its connections ran."""
+    statements: list[str] = []
+
+    def traced() -> sqlite3.Connection:
+        connection = connect(path)
+        if foreign_keys:
+            connection.execute("PRAGMA foreign_keys = ON")
+        connection.set_trace_callback(statements.append)
+        return connection
+
+    return Consumer(path, group_commit=True, connector=traced), statements
+
+
+class Acks(Engine):
+    """Checks at each ack that the effects of what it acks are committed, seen from outside."""
+
+    def __init__(self, progress: Progress, path: Path, **options: Any) -> None:
+        super().__init__(progress, **options)
+        self.path = path
+        self.acked = 0
+        self.committed_at_ack: list[bool] = []
+
+    async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+        with closing(sqlite3.connect(self.path)) as db:
+            (committed,) = db.execute("SELECT count(*) FROM effects").fetchone()
+        self.acked += len(entry_ids)
+        self.committed_at_ack.append(committed >= self.acked)
+        await super().ack(stream, group, entry_ids)
+
+
+async def test_with_group_commit_handlers_share_commits_made_before_their_acks(
+    progress: Progress, producer: Producer, tmp_path: Path
+) -> None:
+    n = 60
+    billing, statements = grouped(tmp_path / "billing.db")
+    engine = Acks(progress, billing.path)
+    await producer.place(range(n))
+    assert await Relay(producer.outbox, engine).run_once() == n
+    worker = billing.worker(engine)
+    try:
+        await run_until(progress, lambda: worker.stats().acked == n, worker.run)
+    finally:
+        billing.close()
+    assert billing.effects() == once(range(n))
+    assert engine.committed_at_ack and all(engine.committed_at_ack)
+    commits = statements.count("COMMIT")
+    assert 1 <= commits <= n // 4  # one per group, not one per handler
+    assert statements.count("SAVEPOINT mediator_inbox") == n - commits  # the first of each opens it
+    assert await engine.pending_count("orders", "billing") == 0
+
+
+async def test_with_group_commit_an_open_group_commits_once_the_worker_runs_out_of_entries(
+    progress: Progress, producer: Producer, tmp_path: Path
+) -> None:
+    """An ack on its way (a slow broker) does not keep the write lock held by a group."""
+    n = 8
+    billing, _ = grouped(tmp_path / "billing.db")
+    release = anyio.Event()
+
+    class SlowAcks(Engine):
+        async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+            await release.wait()
+            await super().ack(stream, group, entry_ids)
+
+    engine = SlowAcks(progress)
+    await producer.place([0])
+    assert await Relay(producer.outbox, engine).run_once() == 1
+
+    def committed() -> int:
+        with closing(sqlite3.connect(billing.path)) as db:
+            (count,) = db.execute("SELECT count(*) FROM effects").fetchone()
+        return int(count)
+
+    worker = billing.worker(engine)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(worker.run)
+            await progress.until(lambda: len(billing.deliveries) == 1)  # its ack now waits
+            await producer.place(range(1, n))
+            assert await Relay(producer.outbox, engine).run_once() == n - 1
+            await progress.until(lambda: committed() == n)  # before any ack returned
+            with closing(connect(billing.path, timeout=0)) as other:
+                other.execute("BEGIN IMMEDIATE")  # the write lock is free
+                other.rollback()
+            assert worker.stats().acked == 0
+            release.set()
+            await progress.until(lambda: worker.stats().acked == n)
+            tasks.cancel_scope.cancel()
+    finally:
+        billing.close()
+    assert billing.effects() == once(range(n))
+
+
+async def test_with_group_commit_a_group_that_cannot_commit_comes_back_and_commits_alone(
+    progress: Progress, producer: Producer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One handler's writes that fail at COMMIT (a deferred foreign key) fail only it."""
+    n = 10
+    billing, statements = grouped(tmp_path / "billing.db", foreign_keys=True)
+    with closing(sqlite3.connect(billing.path)) as setup:
+        setup.executescript(
+            """
+            CREATE TABLE accounts (id INTEGER PRIMARY KEY);
+            CREATE TABLE postings (
+                account INTEGER REFERENCES accounts (id) DEFERRABLE INITIALLY DEFERRED
+            );
+            """
+        )
+
+    async def post(event: Placed, delivery: Delivery, db: sqlite3.Connection) -> None:
+        if event.order_id == 3:  # no such account: only the commit finds out
+            db.execute("INSERT INTO postings VALUES (404)")
+
+    billing.hook = post
+    clock = Clock()
+    engine = Engine(progress, clock=clock)
+    await producer.place(range(n))
+    assert await Relay(producer.outbox, engine).run_once() == n
+    worker = billing.worker(engine, claim_after=30.0, max_deliveries=3)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(worker.run)
+            await progress.until(lambda: worker.stats().failed == n)
+            assert worker.stats().acked == 0  # one group, which did not commit: all pending
+            assert billing.effects() == {}
+            clock.advance(31)  # they come back, and commit alone: order 3 fails on its own
+            await progress.until(lambda: worker.stats().acked == n - 1)
+            assert worker.stats().failed == n + 1
+            clock.advance(31)  # its last attempt
+            await progress.until(lambda: worker.stats().dead_lettered == 1)
+            await progress.until(lambda: worker.stats().acked == n - 1)
+            tasks.cancel_scope.cancel()
+    finally:
+        billing.close()
+    assert billing.effects() == once(set(range(n)) - {3})
+    (dead,) = await engine.dead_letters("orders")
+    assert codec.decode(dead.envelope.type, dead.envelope.version, dead.envelope.payload) == (
+        Placed(3)
+    )
+    assert "FOREIGN KEY constraint failed" in dead.reason
+    (lost,) = [r for r in caplog.records if "did not commit" in r.getMessage()]
+    assert "IntegrityError: FOREIGN KEY constraint failed" in lost.getMessage()
+    assert await engine.pending_count("orders", "billing") == 0
+    assert statements.count("COMMIT") == 1 + (n - 1) + 2  # the group, each alone, 3 twice
+
+
+async def test_with_group_commit_a_handler_ending_the_group_sends_the_others_back(
+    progress: Progress, producer: Producer, tmp_path: Path
+) -> None:
+    n = 6
+    billing, _ = grouped(tmp_path / "billing.db")
+
+    async def commit_itself(event: Placed, delivery: Delivery, db: sqlite3.Connection) -> None:
+        if event.order_id == 2 and delivery.attempt == 1:
+            db.commit()  # a mistake: it commits the handlers before it with its own writes
+
+    billing.hook = commit_itself
+    clock = Clock()
+    engine = Engine(progress, clock=clock)
+    await producer.place(range(n))
+    assert await Relay(producer.outbox, engine).run_once() == n
+    worker = billing.worker(engine, claim_after=30.0)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(worker.run)
+            await progress.until(lambda: worker.stats().failed >= 1)
+            clock.advance(31)  # what did not commit, or was not acked, comes back
+            await progress.until(lambda: worker.stats().acked == n)
+            tasks.cancel_scope.cancel()
+    finally:
+        billing.close()
+    assert billing.effects() == once(range(n))  # applied once, skipped when they came back
+    assert await engine.pending_count("orders", "billing") == 0

@@ -15,16 +15,20 @@ import contextlib
 import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ._worker import Delivery
 
 __all__ = [
+    "Settle",
     "correlation",
     "current_delivery",
+    "deferred_commits",
+    "enter_commits",
     "enter_delivery",
     "handling",
+    "leave_commits",
     "leave_delivery",
     "outgoing_headers",
 ]
@@ -36,6 +40,34 @@ TRACESTATE = "tracestate"
 
 _delivery: ContextVar[Delivery | None] = ContextVar("mediator_delivery", default=None)
 _correlation: ContextVar[str | None] = ContextVar("mediator_correlation", default=None)
+
+
+class Settle(Protocol):
+    """A transaction holding a handler's effect that commits later, with other handlers'."""
+
+    async def settle(self) -> BaseException | None:
+        """Commit (once: later calls return the first outcome); the failure, or None."""
+        ...
+
+
+_commits: ContextVar[list[Settle] | None] = ContextVar("mediator_commits", default=None)
+
+
+def deferred_commits() -> list[Settle] | None:
+    """Where a store leaves a commit for the worker to await before it acks the entry.
+
+    None outside a worker's delivery: there the store must commit before it returns.
+    """
+    return _commits.get()
+
+
+def enter_commits(commits: list[Settle]) -> Token[list[Settle] | None]:
+    """Collect in ``commits`` what the handlers of this delivery leave to commit."""
+    return _commits.set(commits)
+
+
+def leave_commits(token: Token[list[Settle] | None]) -> None:
+    _commits.reset(token)
 
 
 def current_delivery() -> Delivery | None:

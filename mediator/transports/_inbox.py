@@ -71,7 +71,7 @@ class InboxStore(Protocol):
 
 
 InboxProblem = Literal[
-    "store", "parameter", "no-database", "table", "thread", "nested", "committed"
+    "store", "parameter", "no-database", "table", "thread", "nested", "committed", "shared"
 ]
 
 
@@ -126,6 +126,13 @@ class InboxError(SetupError):
                 "was handled by a handler that committed or rolled back the inbox's shared "
                 "transaction itself, so its writes and the inbox's record no longer commit "
                 "together",
+                "leave the transaction to the inbox: no db.commit(), db.rollback() or "
+                "`with db:` in a handler given connection=; raise to roll back",
+            ),
+            "shared": (
+                "was handled by a handler that committed or rolled back the transaction it "
+                "shared with other handlers (group_commit=True), so their writes may not have "
+                "been saved; their events come again, to be applied or skipped",
                 "leave the transaction to the inbox: no db.commit(), db.rollback() or "
                 "`with db:` in a handler given connection=; raise to roll back",
             ),

@@ -33,6 +33,7 @@ import anyio
 import anyio.to_thread
 
 from .._errors import add_note
+from ._context import deferred_commits
 from ._inbox import InboxAttempt, InboxError, InboxKey
 from ._sqlite import close_all, explicit_transactions, shareable
 
@@ -45,6 +46,14 @@ _FRESH = InboxAttempt(applied=False)
 #: Connections kept open between calls, for the next handler.
 _KEEP = 8
 _WHERE = "SqliteInbox.attempt()"
+#: A group takes no more handlers than this, nor any after it has been open for this
+#: many seconds: the write lock it holds is what every other writer waits for.
+_MOST = 256
+_YOUNG = 0.005
+_SUSPECTS = 4096
+_SAVEPOINT = "SAVEPOINT mediator_inbox"
+_RELEASE = "RELEASE mediator_inbox"
+_UNDO = "ROLLBACK TO mediator_inbox"
 #: The inbox whose shared transaction the current task is in.
 _inside: ContextVar[SqliteInbox | None] = ContextVar("mediator_inbox", default=None)
 
@@ -59,6 +68,13 @@ class SqliteInbox:
         table: the table's name.
         timeout: seconds a transaction waits for SQLite's write lock.
         clock: the time in Unix seconds (when a key was recorded).
+        group_commit: with a shared transaction, let the handlers a worker
+            runs back to back share one transaction, each in a savepoint of
+            its own, committed before their acks: one commit for many
+            handlers.  The write lock is then held across them (for at most
+            5 ms while events keep coming, or until the worker runs out of
+            them), so other code writing to the database waits that long
+            more; never write to it synchronously on the event loop then.
     """
 
     def __init__(
@@ -69,6 +85,7 @@ class SqliteInbox:
         table: str = "mediator_inbox",
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        group_commit: bool = False,
     ) -> None:
         if database is None and connect is None:
             raise InboxError("SqliteInbox()", "no-database", option="database", value=None)
@@ -84,6 +101,12 @@ class SqliteInbox:
         self._writer = _Turns()
         self._record = f"INSERT OR IGNORE INTO {table} VALUES (?, ?, ?, ?)"
         self._slow_commit: bool | None = None
+        self._group_commit = bool(group_commit)
+        #: The transaction open for the next handler to join (with group_commit).
+        self._group: _Group | None = None
+        #: Keys whose group failed to commit: they come back and commit alone, so that
+        #: one handler whose writes cannot commit does not fail the others again.
+        self._suspects: dict[InboxKey, None] = {}
 
     def __repr__(self) -> str:
         return f"SqliteInbox(table={self.table!r}, database={self._database!r})"
@@ -106,7 +129,9 @@ class SqliteInbox:
     def attempt(
         self, key: InboxKey | None, *, share: bool
     ) -> contextlib.AbstractAsyncContextManager[InboxAttempt]:
-        return _Shared(self, key) if share else self._alone(key)
+        if not share:
+            return self._alone(key)
+        return _Joined(self, key) if self._group_commit else _Shared(self, key)
 
     @contextlib.asynccontextmanager
     async def _alone(self, key: InboxKey | None) -> AsyncIterator[InboxAttempt]:
@@ -130,7 +155,10 @@ class SqliteInbox:
         return await self._run(self._prune, older_than.timestamp())
 
     def close(self) -> None:
-        """Close the connections kept for the next handlers."""
+        """Close the connections kept for the next handlers (and roll back an open group)."""
+        group = self._group
+        if group is not None:
+            self._end(group, sqlite3.ProgrammingError("SqliteInbox.close() came before the commit"))
         close_all(self._idle)
 
     # -- connections ------------------------------------------------------------------------
@@ -204,6 +232,67 @@ class SqliteInbox:
             return result
         finally:
             self._give_back(connection, clean)
+
+    # -- group commit (the writer's turn held) ------------------------------------------
+
+    async def _open_group(self) -> _Group:
+        connection = self._take()
+        try:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if not _busy(error):
+                    raise
+                await self._in_thread(_waiting, connection, self._timeout, _begin)
+        except BaseException:
+            connection.close()  # rolls back what it began
+            raise
+        group = self._group = _Group(self, connection)
+        return group
+
+    async def _commit(self, group: _Group) -> None:
+        """Commit ``group``, or end it with the failure; its outcome is in ``group.failure``."""
+        connection = group.connection
+        if not connection.in_transaction:  # a handler ended it, unseen: nothing to commit
+            last = group.keys[-1] if group.keys else None
+            lost = InboxError(_WHERE, "shared", option="key", value=last)
+            self._end(group, lost)
+            raise lost
+        try:
+            if self._commit_waits(connection):  # waits for the disk: in a thread
+                await self._in_thread(_waiting, connection, self._timeout, _commit)
+            else:  # on the loop, or in a thread if a reader holds the lock it needs
+                try:
+                    _commit(connection)
+                except sqlite3.OperationalError as failure:
+                    if not _busy(failure):
+                        raise
+                    await self._in_thread(_waiting, connection, self._timeout, _commit)
+        except BaseException as error:
+            self._end(group, error)
+            raise
+        self._end(group, None)
+
+    def _end(self, group: _Group, failure: BaseException | None) -> None:
+        """``group`` is over: committed, or (``failure``) rolled back with its connection."""
+        if group.done:
+            return
+        group.done = True
+        group.failure = failure
+        if self._group is group:
+            self._group = None
+        suspects = self._suspects
+        if failure is None:
+            self._give_back(group.connection, True)
+            if suspects:
+                for key in group.keys:
+                    suspects.pop(key, None)
+            return
+        group.connection.close()  # rolls back whatever is left
+        for key in group.keys:
+            suspects[key] = None
+        while len(suspects) > _SUSPECTS:
+            del suspects[next(iter(suspects))]
 
     # -- in the worker thread ------------------------------------------------------------
 
@@ -389,6 +478,10 @@ def _waiting(
         connection.execute("PRAGMA busy_timeout = 0")
 
 
+def _begin(connection: sqlite3.Connection) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+
+
 def _commit(connection: sqlite3.Connection) -> None:
     if connection.in_transaction:  # else the handler committed it, the record with it
         connection.execute("COMMIT")
@@ -397,3 +490,141 @@ def _commit(connection: sqlite3.Connection) -> None:
 def _rollback(connection: sqlite3.Connection) -> None:
     if connection.in_transaction:
         connection.execute("ROLLBACK")
+
+
+class _Group:
+    """Handlers' writes in one transaction, each in a savepoint, committed together.
+
+    The worker commits it (`settle`) before it acks their entries, so a
+    handler's call returns before its commit; one that fails to commit
+    leaves every entry in it pending, to come back.
+    """
+
+    __slots__ = ("connection", "done", "failure", "inbox", "keys", "opened")
+
+    def __init__(self, inbox: SqliteInbox, connection: sqlite3.Connection) -> None:
+        self.inbox = inbox
+        self.connection = connection
+        self.keys: list[InboxKey] = []
+        self.opened = time.monotonic()
+        self.done = False
+        self.failure: BaseException | None = None
+
+    async def settle(self) -> BaseException | None:
+        if not self.done:
+            inbox = self.inbox
+            writer = inbox._writer
+            if writer.held:  # a handler is inside: it may still write
+                await writer.wait()
+            else:
+                writer.held = True
+            try:
+                if not self.done:
+                    with contextlib.suppress(Exception):
+                        await inbox._commit(self)
+            finally:
+                writer.release()
+        return self.failure
+
+
+class _Joined:
+    """One `SqliteInbox.attempt` in the group's transaction (``group_commit=True``)."""
+
+    __slots__ = ("_group", "_inbox", "_joined", "_key", "_token")
+
+    def __init__(self, inbox: SqliteInbox, key: InboxKey | None) -> None:
+        self._inbox = inbox
+        self._key = key
+        self._group: _Group | None = None
+        self._joined = False
+
+    async def __aenter__(self) -> InboxAttempt:
+        inbox, key = self._inbox, self._key
+        if _inside.get() is inbox:
+            raise InboxError(_WHERE, "nested", option="key", value=key)
+        writer = inbox._writer
+        if writer.held:
+            await writer.wait()
+        else:  # free: no trip through the event loop
+            writer.held = True
+        try:
+            group = inbox._group
+            if group is not None and key is not None and key in inbox._suspects:
+                with contextlib.suppress(Exception):  # their failure is theirs (settle)
+                    await inbox._commit(group)  # the others first: this one commits alone
+                group = None
+            if group is None:
+                group = await inbox._open_group()
+            connection = group.connection
+            joined = bool(group.keys)  # after others: a savepoint undoes only its own writes
+            try:
+                if joined:
+                    connection.execute(_SAVEPOINT)
+                fresh = key is None or (
+                    connection.execute(
+                        inbox._record, (key.group, key.event_id, key.handler, inbox._clock())
+                    ).rowcount
+                    == 1
+                )
+            except BaseException as error:
+                self._undo(group, joined, error)
+                raise
+            if not fresh:  # recorded already: it changed nothing
+                self._undo(group, joined, None)
+                writer.release()
+                return _APPLIED
+        except BaseException:
+            writer.release()
+            raise
+        self._group, self._joined = group, joined
+        self._token = _inside.set(inbox)
+        return InboxAttempt(applied=False, transaction=connection)
+
+    def _undo(self, group: _Group, joined: bool, error: BaseException | None) -> None:
+        """Take this handler's part out of ``group``, which ends if it was alone in it."""
+        if not group.connection.in_transaction:  # the handler ended it: the others' with it
+            self._inbox._end(group, InboxError(_WHERE, "shared", option="key", value=self._key))
+        elif joined:
+            group.connection.execute(_UNDO)
+            group.connection.execute(_RELEASE)
+        elif not group.keys:
+            self._inbox._end(group, error or InboxError(_WHERE, "shared", option="key", value=None))
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        group = self._group
+        if group is None:  # the key was recorded: the handler did not run
+            return
+        self._group = None
+        inbox, key = self._inbox, self._key
+        connection = group.connection
+        try:
+            if error is not None:
+                if not connection.in_transaction:
+                    add_note(error, str(InboxError(_WHERE, "committed", option="key", value=key)))
+                self._undo(group, self._joined, error)  # no await: nothing can cut it short
+                return  # the error goes on
+            if not connection.in_transaction:  # the handler ended it: the others' with it
+                inbox._end(group, InboxError(_WHERE, "shared", option="key", value=key))
+                raise InboxError(_WHERE, "committed", option="key", value=key)
+            if self._joined:
+                connection.execute(_RELEASE)
+            commits = deferred_commits()
+            if key is not None:
+                group.keys.append(key)
+                if (
+                    commits is not None
+                    and len(group.keys) < _MOST
+                    and time.monotonic() - group.opened < _YOUNG
+                    and key not in inbox._suspects
+                ):
+                    commits.append(group)  # the worker commits it before the ack
+                    return
+            await inbox._commit(group)
+        finally:
+            _inside.reset(self._token)
+            inbox._writer.release()

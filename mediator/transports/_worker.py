@@ -31,7 +31,7 @@ import anyio
 import anyio.lowlevel
 
 from .._errors import ConfigurationError, GroupNotFoundError, PublishError
-from ._context import enter_delivery, leave_delivery
+from ._context import Settle, enter_commits, enter_delivery, leave_commits, leave_delivery
 from ._engine import Engine, Inbound
 from ._frozen import builder
 from ._handoff import Handoff
@@ -205,6 +205,9 @@ class Worker:
         #: Entries handled and not yet acked, per stream, and whether an ack call is under way.
         self._unacked: dict[str, list[str]] = {}
         self._queued: set[tuple[str, str]] = set()
+        #: Entries whose ack waits for their handlers' transactions to commit (an inbox
+        #: with group_commit=True leaves the commit of several handlers to the worker).
+        self._settling: dict[tuple[str, str], list[Settle]] = {}
         #: (stream, partition key) -> set when the latest entry handed over with that key is done.
         self._last_of_key: dict[tuple[str, str], anyio.Event] = {}
         self._acking = False
@@ -256,6 +259,7 @@ class Worker:
         self._handling.clear()
         self._last_of_key.clear()
         self._queued.clear()
+        self._settling.clear()
         self._next_claim = -math.inf
         self._servers = self._max_in_flight
         self._servers_done = anyio.Event()
@@ -426,6 +430,8 @@ class Worker:
                 while not self._stopping:  # once stopping, what is buffered stays pending
                     job = jobs.take()  # buffered: no trip through the loop
                     if job is None:
+                        if self._settling:  # nothing to handle: no reason to keep them open
+                            await self._settle_pending()
                         if not await jobs.wait():
                             break
                         continue
@@ -512,7 +518,10 @@ class Worker:
                 while batch:
                     stream, entry_ids = next(iter(batch.items()))
                     try:
-                        await self.engine.ack(stream, self.group, entry_ids)
+                        if self._settling:  # the transactions first: an ack is for good
+                            entry_ids = batch[stream] = await self._settle(stream, entry_ids)
+                        if entry_ids:
+                            await self.engine.ack(stream, self.group, entry_ids)
                     except Exception as error:
                         # Handled, not acked: they come back once more (the inbox absorbs them).
                         logger.warning(
@@ -536,6 +545,54 @@ class Worker:
                         self._handling.pop((stream, entry_id), None)
         finally:
             self._acking = False
+
+    async def _settle(self, stream: str, entry_ids: list[str]) -> list[str]:
+        """The entries whose transactions committed (now, if they had not); the others,
+        whose effect is gone, stay pending and come back."""
+        outcomes: dict[Settle, BaseException | None] = {}
+        kept: list[str] = []
+        lost: dict[Settle, list[str]] = {}
+        for entry_id in entry_ids:
+            commits = self._settling.get((stream, entry_id))
+            if commits is None:
+                kept.append(entry_id)
+                continue
+            for commit in commits:
+                if commit not in outcomes:
+                    outcomes[commit] = await commit.settle()
+                if outcomes[commit] is not None:
+                    lost.setdefault(commit, []).append(entry_id)
+                    break
+            else:
+                kept.append(entry_id)
+        for entry_id in entry_ids:  # only now: cancelled above, they are settled next time
+            self._settling.pop((stream, entry_id), None)
+        for commit, ids in lost.items():
+            failure = outcomes[commit]
+            self._stats.failed += len(ids)
+            for entry_id in ids:
+                self._queued.discard((stream, entry_id))
+                self._handling.pop((stream, entry_id), None)
+            logger.warning(
+                "Worker %s: %s handled entries of %s stay pending, their transaction did not "
+                "commit (%s: %s); they come back after %s s",
+                self.consumer,
+                len(ids),
+                stream,
+                type(failure).__name__,
+                failure,
+                self._claim_after,
+            )
+        return kept
+
+    async def _settle_pending(self) -> None:
+        """Commit what the handled entries left open (their acks still to come)."""
+        done: set[Settle] = set()
+        for commits in list(self._settling.values()):
+            for commit in commits:
+                if commit not in done:
+                    done.add(commit)
+                    await commit.settle()
 
     async def _process(self, inbound: Inbound) -> None:
         envelope = inbound.envelope
@@ -565,6 +622,8 @@ class Worker:
             envelope.headers,
         )
         token = enter_delivery(delivery)  # what the events its handlers write inherit
+        commits: list[Settle] = []
+        deferring = enter_commits(commits)
         try:
             await self.bus.publish(event, **self._kwargs, delivery=delivery)
         except Exception as error:
@@ -585,7 +644,10 @@ class Worker:
             )
             return
         finally:
+            leave_commits(deferring)
             leave_delivery(token)
+        if commits:
+            self._settling[(inbound.stream, inbound.entry_id)] = commits
         await self._ack(inbound.stream, inbound.entry_id)
 
     async def _dead_letter(self, inbound: Inbound, reason: str) -> None:
