@@ -607,9 +607,12 @@ def test_the_shared_message() -> None:
 
 
 async def test_a_group_left_for_the_worker_to_commit_is_rolled_back_by_close(
-    path: Path, db: sqlite3.Connection
+    path: Path, db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mediator.transports import _sqlite_inbox
     from mediator.transports._context import enter_commits, leave_commits
+
+    monkeypatch.setattr(_sqlite_inbox, "_YOUNG", 60.0)  # a loaded machine cannot split it
 
     inbox = SqliteInbox(database=path, group_commit=True)
     inbox.create(db)
@@ -633,3 +636,49 @@ async def test_a_group_left_for_the_worker_to_commit_is_rolled_back_by_close(
     assert isinstance(failure, sqlite3.ProgrammingError)
     assert str(failure) == "SqliteInbox.close() came before the commit"
     assert charges(db) == [] and await SqliteInbox(database=path).applied() == []
+
+
+async def test_in_a_group_a_failed_or_cancelled_handler_undoes_only_its_own_writes(
+    path: Path, db: sqlite3.Connection
+) -> None:
+    from mediator.transports._context import enter_commits, leave_commits
+
+    inbox = SqliteInbox(database=path, group_commit=True)
+    inbox.create(db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="tx")])
+    inside = anyio.Event()
+
+    @bus.register
+    async def charge(event: Placed, tx: sqlite3.Connection) -> None:
+        tx.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        if event.order_id == 2:
+            raise ValueError("declined")
+        if event.order_id == 3:
+            inside.set()
+            await anyio.sleep_forever()
+
+    left: list[Any] = []
+    deliveries = {n: a_delivery() for n in range(1, 5)}
+    token = enter_commits(left)
+    try:
+        await bus.publish(Placed(1), delivery=deliveries[1])
+        with pytest.raises(PublishError):
+            await bus.publish(Placed(2), delivery=deliveries[2])
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(lambda: bus.publish(Placed(3), delivery=deliveries[3]))
+            await inside.wait()
+            tasks.cancel_scope.cancel()
+        await bus.publish(Placed(4), delivery=deliveries[4])
+    finally:
+        leave_commits(token)
+    # All four joined one group (2 and 3 in savepoints); 4 committed it, unless it was
+    # still young enough to leave that to the worker too.
+    assert {id(group) for group in left} == {id(left[0])}
+    assert [await group.settle() for group in left] == [None] * len(left)
+    assert await left[0].settle() is None  # once: the same outcome again
+    assert charges(db) == [1, 4]
+    assert {key.event_id for key in await inbox.applied()} == {
+        deliveries[1].event_id,
+        deliveries[4].event_id,
+    }
+    inbox.close()

@@ -33,6 +33,7 @@ from mediator.transports import (
     SqliteInbox,
     SqliteOutbox,
     Worker,
+    _sqlite_inbox,
     correlation,
     idempotent,
     new_id,
@@ -660,6 +661,12 @@ async def test_a_short_read_on_the_consumer_database_delays_the_inbox_commit_wit
 # -- group_commit=True: handlers run back to back share a transaction ---------------------
 
 
+@pytest.fixture
+def young(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group stays open for the next handler however slow the machine (not 5 ms)."""
+    monkeypatch.setattr(_sqlite_inbox, "_YOUNG", 60.0)
+
+
 def grouped(path: Path, *, foreign_keys: bool = False) -> tuple[Consumer, list[str]]:
     """A consumer whose inbox groups commits, and the statements its connections ran."""
     statements: list[str] = []
@@ -692,7 +699,7 @@ class Acks(Engine):
 
 
 async def test_with_group_commit_handlers_share_commits_made_before_their_acks(
-    progress: Progress, producer: Producer, tmp_path: Path
+    progress: Progress, producer: Producer, tmp_path: Path, young: None
 ) -> None:
     n = 60
     billing, statements = grouped(tmp_path / "billing.db")
@@ -755,7 +762,11 @@ async def test_with_group_commit_an_open_group_commits_once_the_worker_runs_out_
 
 
 async def test_with_group_commit_a_group_that_cannot_commit_comes_back_and_commits_alone(
-    progress: Progress, producer: Producer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    progress: Progress,
+    producer: Producer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    young: None,
 ) -> None:
     """One handler's writes that fail at COMMIT (a deferred foreign key) fail only it."""
     n = 10

@@ -172,9 +172,14 @@ def consume_args(server: RedisServer, db: Path, name: str, *extra: str) -> tuple
     return ("consume", "--url", server.url, "--db", str(db), "--consumer", name, *extra)
 
 
+@pytest.mark.parametrize("commits", ["own-commit", "group-commit"])
 async def test_a_consumer_killed_mid_batch_is_taken_over_by_another(
-    redis_server: RedisServer, tmp_path: Path, children: list[Child]  # noqa: F811
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+    children: list[Child],
+    commits: str,
 ) -> None:
+    grouping = ("--group-commit",) if commits == "group-commit" else ()
     engine = RedisEngine(redis_server.url)
     await engine.client.flushall()
     producer, consumer = tmp_path / "shop.db", tmp_path / "billing.db"
@@ -182,13 +187,17 @@ async def test_a_consumer_killed_mid_batch_is_taken_over_by_another(
     await relay_all(producer, engine)
     prepare_consumer_db(consumer)
 
-    first = Child(*consume_args(redis_server, consumer, "billing-1", "--delay", "0.002"))
+    first = Child(
+        *consume_args(redis_server, consumer, "billing-1", "--delay", "0.002", *grouping)
+    )
     children.append(first)
     await first.handled(60)
     first.kill()  # SIGKILL, mid-batch: its entries stay pending in Redis
     assert await engine.pending_count("orders", "billing") > 0
 
-    second = Child(*consume_args(redis_server, consumer, "billing-2", "--claim-after", "0.3"))
+    second = Child(
+        *consume_args(redis_server, consumer, "billing-2", "--claim-after", "0.3", *grouping)
+    )
     children.append(second)
 
     async def done() -> bool:
@@ -204,14 +213,16 @@ async def test_a_consumer_killed_mid_batch_is_taken_over_by_another(
     await engine.aclose()
 
 
+@pytest.mark.parametrize("commits", ["own-commit", "group-commit"])
 async def test_redis_killed_and_restarted_while_the_relay_and_worker_run(
     own_redis_server: RedisServer,  # noqa: F811
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    commits: str,
 ) -> None:
     producer, consumer = tmp_path / "shop.db", tmp_path / "billing.db"
     produce(producer, N)
-    inbox = prepare_consumer_db(consumer)
+    inbox = prepare_consumer_db(consumer, group_commit=commits == "group-commit")
     engine = RedisEngine(own_redis_server.url, timeout=0.5, retries=1)
     halfway = anyio.Event()
     count = 0

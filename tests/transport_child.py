@@ -54,8 +54,8 @@ def connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def prepare_consumer_db(path: Path) -> SqliteInbox:
-    inbox = SqliteInbox(connect=lambda: connect(path))
+def prepare_consumer_db(path: Path, *, group_commit: bool = False) -> SqliteInbox:
+    inbox = SqliteInbox(connect=lambda: connect(path), group_commit=group_commit)
     with contextlib.closing(connect(path)) as connection, connection:
         inbox.create(connection)
         connection.execute(
@@ -82,7 +82,7 @@ def consumer_bus(inbox: SqliteInbox, *, delay: float, name: str) -> LocalEventBu
 
 
 async def consume(args: argparse.Namespace) -> None:
-    inbox = prepare_consumer_db(Path(args.db))
+    inbox = prepare_consumer_db(Path(args.db), group_commit=args.group_commit)
     engine = RedisEngine(args.url, timeout=1.0)
     bus = consumer_bus(inbox, delay=args.delay, name=args.consumer)
     worker = Worker(
@@ -151,6 +151,7 @@ def main() -> None:
     consumer.add_argument("--batch", type=int, default=50)
     consumer.add_argument("--in-flight", type=int, default=8)
     consumer.add_argument("--grace", type=float, default=10.0)
+    consumer.add_argument("--group-commit", action="store_true")
     relayer = roles.add_parser("relay")
     relayer.add_argument("--url", required=True)
     relayer.add_argument("--db", required=True)

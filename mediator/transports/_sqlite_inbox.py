@@ -566,11 +566,11 @@ class _Joined:
                     ).rowcount
                     == 1
                 )
-            except BaseException as error:
-                self._undo(group, joined, error)
+            except BaseException:
+                self._undo(group, joined)
                 raise
             if not fresh:  # recorded already: it changed nothing
-                self._undo(group, joined, None)
+                self._undo(group, joined)
                 writer.release()
                 return _APPLIED
         except BaseException:
@@ -580,15 +580,22 @@ class _Joined:
         self._token = _inside.set(inbox)
         return InboxAttempt(applied=False, transaction=connection)
 
-    def _undo(self, group: _Group, joined: bool, error: BaseException | None) -> None:
+    def _undo(self, group: _Group, joined: bool) -> None:
         """Take this handler's part out of ``group``, which ends if it was alone in it."""
-        if not group.connection.in_transaction:  # the handler ended it: the others' with it
-            self._inbox._end(group, InboxError(_WHERE, "shared", option="key", value=self._key))
-        elif joined:
-            group.connection.execute(_UNDO)
-            group.connection.execute(_RELEASE)
-        elif not group.keys:
-            self._inbox._end(group, error or InboxError(_WHERE, "shared", option="key", value=None))
+        inbox, connection = self._inbox, group.connection
+        if not connection.in_transaction:  # the handler ended it: the others' with it
+            inbox._end(group, InboxError(_WHERE, "shared", option="key", value=self._key))
+            return
+        try:
+            if joined:
+                connection.execute(_UNDO)
+                connection.execute(_RELEASE)
+            else:  # it opened the group: nobody else's writes are in it
+                connection.execute("ROLLBACK")
+                inbox._end(group, None)
+        except BaseException as failure:  # its writes could stay in: the group is lost
+            inbox._end(group, failure)
+            raise
 
     async def __aexit__(
         self,
@@ -606,13 +613,17 @@ class _Joined:
             if error is not None:
                 if not connection.in_transaction:
                     add_note(error, str(InboxError(_WHERE, "committed", option="key", value=key)))
-                self._undo(group, self._joined, error)  # no await: nothing can cut it short
+                self._undo(group, self._joined)  # no await: nothing can cut it short
                 return  # the error goes on
             if not connection.in_transaction:  # the handler ended it: the others' with it
                 inbox._end(group, InboxError(_WHERE, "shared", option="key", value=key))
                 raise InboxError(_WHERE, "committed", option="key", value=key)
             if self._joined:
-                connection.execute(_RELEASE)
+                try:
+                    connection.execute(_RELEASE)
+                except BaseException as failure:
+                    inbox._end(group, failure)
+                    raise
             commits = deferred_commits()
             if key is not None:
                 group.keys.append(key)

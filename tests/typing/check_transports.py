@@ -58,6 +58,7 @@ codec = JsonCodec(types)
 engine = MemoryEngine()
 outbox = SqliteOutbox(codec, database="app.db")
 inbox = SqliteInbox(database="app.db")
+grouped = SqliteInbox(database="app.db", group_commit=True)
 bus = LocalEventBus(modifiers=[idempotent(inbox, connection="db")])
 
 redis_engine = RedisEngine("redis://localhost:6379/0", partitions={"orders": 4})
@@ -132,6 +133,7 @@ async def charge(event: OrderPlaced, db: sqlite3.Connection, delivery: Delivery)
 
 def rejected() -> None:
     RedisEngine(partitions=["orders"])  # type: ignore[arg-type]
+    SqliteInbox(database="app.db", group_commit="yes")  # type: ignore[arg-type]
     redis_engine.streams("orders", "0")  # type: ignore[arg-type]
     Worker(engine, codec, bus, streams="orders")  # type: ignore[call-arg]
     Worker(engine, codec, bus, streams="orders", group=1)  # type: ignore[arg-type]
