@@ -845,3 +845,37 @@ async def test_with_group_commit_a_handler_ending_the_group_sends_the_others_bac
         billing.close()
     assert billing.effects() == once(range(n))  # applied once, skipped when they came back
     assert await engine.pending_count("orders", "billing") == 0
+
+
+async def test_with_group_commit_the_handlers_that_succeeded_beside_a_failed_one_commit_at_once(
+    progress: Progress, producer: Producer, tmp_path: Path
+) -> None:
+    billing, _ = grouped(tmp_path / "billing.db")
+    audited: list[tuple[int, int]] = []
+
+    @billing.bus.register
+    async def audit(event: Placed, db: sqlite3.Connection, delivery: Delivery) -> None:
+        audited.append((event.order_id, delivery.attempt))
+        if delivery.attempt == 1:
+            raise ConnectionError("the audit log is down")
+
+    clock = Clock()
+    engine = Engine(progress, clock=clock)
+    await producer.place([0])
+    assert await Relay(producer.outbox, engine).run_once() == 1
+    worker = billing.worker(engine, claim_after=30.0)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(worker.run)
+            await progress.until(lambda: worker.stats().failed == 1)
+            assert billing.effects() == once([0])  # committed, though the entry is not acked
+            with closing(connect(billing.path, timeout=0)) as other:
+                other.execute("BEGIN IMMEDIATE")  # and the write lock is free
+                other.rollback()
+            clock.advance(31)
+            await progress.until(lambda: worker.stats().acked == 1)
+            tasks.cancel_scope.cancel()
+    finally:
+        billing.close()
+    assert billing.effects() == once([0])  # apply was skipped the second time
+    assert audited == [(0, 1), (0, 2)]

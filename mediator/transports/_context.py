@@ -7,6 +7,9 @@ services.  An event written outside any delivery starts a flow: its
 correlation id is its own id.  ``traceparent`` (W3C Trace Context) is added
 when the writer is inside an OpenTelemetry span; OpenTelemetry is read only
 if the application already imported it, never imported here.
+
+A delivery's context also collects the commits its handlers leave to the
+worker (`deferred_commits`), which it awaits before the ack.
 """
 
 from __future__ import annotations

@@ -500,11 +500,12 @@ class _Group:
     leaves every entry in it pending, to come back.
     """
 
-    __slots__ = ("connection", "done", "failure", "inbox", "keys", "opened")
+    __slots__ = ("attempt", "connection", "done", "failure", "inbox", "keys", "opened")
 
     def __init__(self, inbox: SqliteInbox, connection: sqlite3.Connection) -> None:
         self.inbox = inbox
         self.connection = connection
+        self.attempt = InboxAttempt(applied=False, transaction=connection)  # for each handler
         self.keys: list[InboxKey] = []
         self.opened = time.monotonic()
         self.done = False
@@ -549,7 +550,8 @@ class _Joined:
             writer.held = True
         try:
             group = inbox._group
-            if group is not None and key is not None and key in inbox._suspects:
+            suspects = inbox._suspects
+            if group is not None and suspects and key is not None and key in suspects:
                 with contextlib.suppress(Exception):  # their failure is theirs (settle)
                     await inbox._commit(group)  # the others first: this one commits alone
                 group = None
@@ -578,7 +580,7 @@ class _Joined:
             raise
         self._group, self._joined = group, joined
         self._token = _inside.set(inbox)
-        return InboxAttempt(applied=False, transaction=connection)
+        return group.attempt
 
     def _undo(self, group: _Group, joined: bool) -> None:
         """Take this handler's part out of ``group``, which ends if it was alone in it."""
@@ -631,7 +633,7 @@ class _Joined:
                     commits is not None
                     and len(group.keys) < _MOST
                     and time.monotonic() - group.opened < _YOUNG
-                    and key not in inbox._suspects
+                    and not (inbox._suspects and key in inbox._suspects)
                 ):
                     commits.append(group)  # the worker commits it before the ack
                     return

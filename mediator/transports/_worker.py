@@ -208,6 +208,8 @@ class Worker:
         #: Entries whose ack waits for their handlers' transactions to commit (an inbox
         #: with group_commit=True leaves the commit of several handlers to the worker).
         self._settling: dict[tuple[str, str], list[Settle]] = {}
+        #: Those left by handlers whose entry was stopped: to commit, with nothing to ack.
+        self._loose: list[Settle] = []
         #: (stream, partition key) -> set when the latest entry handed over with that key is done.
         self._last_of_key: dict[tuple[str, str], anyio.Event] = {}
         self._acking = False
@@ -260,6 +262,7 @@ class Worker:
         self._last_of_key.clear()
         self._queued.clear()
         self._settling.clear()
+        self._loose.clear()
         self._next_claim = -math.inf
         self._servers = self._max_in_flight
         self._servers_done = anyio.Event()
@@ -430,7 +433,7 @@ class Worker:
                 while not self._stopping:  # once stopping, what is buffered stays pending
                     job = jobs.take()  # buffered: no trip through the loop
                     if job is None:
-                        if self._settling:  # nothing to handle: no reason to keep them open
+                        if self._settling or self._loose:  # nothing to handle: commit now
                             await self._settle_pending()
                         if not await jobs.wait():
                             break
@@ -486,6 +489,7 @@ class Worker:
         await self._servers_done.wait()
         with anyio.move_on_after(max(self._grace, 1.0)):  # the engine may be down
             await self._flush_acks()
+            await self._settle_pending()
 
     async def _ack(self, stream: str, entry_id: str) -> None:
         """Ack soon, in one call with the entries finishing alongside.
@@ -586,13 +590,9 @@ class Worker:
         return kept
 
     async def _settle_pending(self) -> None:
-        """Commit what the handled entries left open (their acks still to come)."""
-        done: set[Settle] = set()
-        for commits in list(self._settling.values()):
-            for commit in commits:
-                if commit not in done:
-                    done.add(commit)
-                    await commit.settle()
+        """Commit what the handlers left open (the acks of their entries still to come)."""
+        loose, self._loose = self._loose, []
+        await _settle_each([*loose, *(c for commits in self._settling.values() for c in commits)])
 
     async def _process(self, inbound: Inbound) -> None:
         envelope = inbound.envelope
@@ -627,6 +627,8 @@ class Worker:
         try:
             await self.bus.publish(event, **self._kwargs, delivery=delivery)
         except Exception as error:
+            if commits:  # the handlers that succeeded keep their effect: they are not run again
+                await _settle_each(commits)
             self._stats.failed += 1
             if inbound.attempt >= self._max_deliveries:
                 await self._dead_letter(inbound, f"failed {inbound.attempt} times: {_why(error)}")
@@ -643,6 +645,9 @@ class Worker:
                 exc_info=(type(error), error, error.__traceback__),
             )
             return
+        except BaseException:
+            self._loose.extend(commits)  # stopped: committed when a handler task is idle
+            raise
         finally:
             leave_commits(deferring)
             leave_delivery(token)
@@ -662,6 +667,14 @@ class Worker:
             inbound.attempt,
             reason,
         )
+
+
+async def _settle_each(commits: list[Settle]) -> None:
+    done: set[Settle] = set()
+    for commit in commits:
+        if commit not in done:
+            done.add(commit)
+            await commit.settle()
 
 
 def _why(error: Exception) -> str:
