@@ -682,3 +682,152 @@ async def test_in_a_group_a_failed_or_cancelled_handler_undoes_only_its_own_writ
         deliveries[4].event_id,
     }
     inbox.close()
+
+
+def fk_inbox(path: Path, db: sqlite3.Connection) -> SqliteInbox:
+    """A grouping inbox whose connections check foreign keys (a write failing at COMMIT)."""
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA foreign_keys = ON")
+        return connection
+
+    db.executescript(
+        """
+        CREATE TABLE accounts (id INTEGER PRIMARY KEY);
+        CREATE TABLE postings (
+            account INTEGER REFERENCES accounts (id) DEFERRABLE INITIALLY DEFERRED
+        );
+        """
+    )
+    inbox = SqliteInbox(connect=connect, group_commit=True)
+    inbox.create(db)
+    return inbox
+
+
+async def test_a_skip_on_a_record_not_yet_committed_waits_for_its_group(
+    path: Path, db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same event again while its first run's group is open: the skip's ack waits."""
+    from mediator.transports import _sqlite_inbox
+    from mediator.transports._context import enter_commits, leave_commits
+
+    monkeypatch.setattr(_sqlite_inbox, "_YOUNG", 60.0)
+    inbox = fk_inbox(path, db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="tx")])
+    runs: list[int] = []
+
+    @bus.register
+    async def post(event: Placed, tx: sqlite3.Connection) -> None:
+        runs.append(event.order_id)
+        tx.execute("INSERT INTO postings VALUES (?)", (event.order_id,))  # no such account
+
+    first, again = a_delivery(), a_delivery()
+    again = replace(again, event_id=first.event_id)
+    first_commits: list[Any] = []
+    again_commits: list[Any] = []
+    for delivery, commits in ((a_delivery(), []), (first, first_commits), (again, again_commits)):
+        token = enter_commits(commits)
+        try:
+            await bus.publish(Placed(len(runs)), delivery=delivery)
+        finally:
+            leave_commits(token)
+    assert runs == [0, 1]  # skipped the second time: its record is in the open group
+    (group,) = set(again_commits)
+    assert group is first_commits[0]  # so the skip is acked only once that group commits
+    failure = await group.settle()  # and it cannot: the skip is not acked, the event comes back
+    assert isinstance(failure, sqlite3.IntegrityError)
+    assert await inbox.applied() == []
+    inbox.close()
+
+
+async def test_a_local_publish_commits_an_open_group_first_and_keeps_its_own_fate(
+    path: Path, db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediator.transports import _sqlite_inbox
+    from mediator.transports._context import enter_commits, leave_commits
+
+    monkeypatch.setattr(_sqlite_inbox, "_YOUNG", 60.0)
+    inbox = fk_inbox(path, db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="tx")])
+
+    @bus.register
+    async def charge(event: Placed, tx: sqlite3.Connection) -> None:
+        tx.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        if event.order_id == 1:
+            tx.execute("INSERT INTO postings VALUES (404)")  # fails at COMMIT
+
+    left: list[Any] = []
+    token = enter_commits(left)
+    try:
+        await bus.publish(Placed(1), delivery=a_delivery())  # a worker's: its commit waits
+    finally:
+        leave_commits(token)
+    await bus.publish(Placed(2))  # local: commits now, without the group's failure
+    assert charges(db) == [2]
+    failure = await left[0].settle()  # the group was committed first, and failed
+    assert isinstance(failure, sqlite3.IntegrityError)
+    inbox.close()
+
+
+async def test_a_handler_closing_the_shared_connection_fails_its_group_and_frees_the_inbox(
+    path: Path, db: sqlite3.Connection
+) -> None:
+    from mediator.transports._context import enter_commits, leave_commits
+
+    inbox = SqliteInbox(database=path, group_commit=True)
+    inbox.create(db)
+    bus = LocalEventBus(modifiers=[idempotent(inbox, connection="tx")])
+
+    @bus.register
+    async def charge(event: Placed, tx: sqlite3.Connection) -> None:
+        tx.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        if event.order_id == 2:
+            tx.close()
+
+    left: list[Any] = []
+    token = enter_commits(left)
+    try:
+        await bus.publish(Placed(1), delivery=a_delivery())
+        with pytest.raises(PublishError) as raised:
+            await bus.publish(Placed(2), delivery=a_delivery())
+    finally:
+        leave_commits(token)
+    (failure,) = raised.value.failures
+    assert isinstance(failure.exception, InboxError) and failure.exception.problem == "committed"
+    shared = await left[0].settle()  # the first handler's writes went with the connection
+    assert isinstance(shared, InboxError) and shared.problem == "shared"
+    await bus.publish(Placed(3), delivery=a_delivery())  # the inbox goes on, on a new connection
+    assert charges(db) == [3]
+    inbox.close()
+
+
+async def test_an_unshared_attempt_commits_an_open_group_first_instead_of_waiting_for_it(
+    path: Path, db: sqlite3.Connection
+) -> None:
+    """``idempotent(inbox)`` beside ``idempotent(inbox, connection=...)`` on one event."""
+    from mediator.transports._context import enter_commits, leave_commits
+
+    inbox = SqliteInbox(database=path, group_commit=True, timeout=30.0)
+    inbox.create(db)
+    bus = LocalEventBus()
+    sent: list[int] = []
+
+    @bus.register(modifiers=[idempotent(inbox, connection="tx")])
+    async def charge(event: Placed, tx: sqlite3.Connection) -> None:
+        tx.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+
+    @bus.register(modifiers=[idempotent(inbox)])
+    async def notify(event: Placed) -> None:
+        sent.append(event.order_id)
+
+    left: list[Any] = []
+    token = enter_commits(left)
+    try:
+        with anyio.fail_after(10):  # not the 30 s of waiting for its own group's lock
+            await bus.publish(Placed(1), delivery=a_delivery())
+    finally:
+        leave_commits(token)
+    assert sent == [1] and charges(db) == [1]
+    assert len(await inbox.applied()) == 2
+    inbox.close()

@@ -879,3 +879,53 @@ async def test_with_group_commit_the_handlers_that_succeeded_beside_a_failed_one
         billing.close()
     assert billing.effects() == once([0])  # apply was skipped the second time
     assert audited == [(0, 1), (0, 2)]
+
+
+async def test_with_group_commit_a_worker_stopped_while_the_broker_hangs_leaves_no_lock_held(
+    progress: Progress, producer: Producer, tmp_path: Path
+) -> None:
+    """A delivery cut short at the stop leaves its inbox handler's group: it is committed
+    before the acks, which a broker that does not answer keeps waiting."""
+    billing, _ = grouped(tmp_path / "billing.db")
+    acking = anyio.Event()
+
+    class Down(Engine):
+        async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+            acking.set()
+            await anyio.sleep_forever()
+
+    started = anyio.Event()
+    assert billing.inbox is not None
+    billing.bus = LocalEventBus()  # the inbox for one handler only
+
+    @billing.bus.register
+    async def gate(event: Placed) -> None:  # order 1 opens a group after 0's ack went out
+        if event.order_id == 1:
+            await acking.wait()
+
+    @billing.bus.register(modifiers=[idempotent(billing.inbox, connection="db")])
+    async def apply(event: Placed, db: sqlite3.Connection, delivery: Delivery) -> None:
+        db.execute("INSERT INTO effects VALUES (?, ?, ?)", ("billing", event.order_id, "-"))
+
+    @billing.bus.register
+    async def slow(event: Placed) -> None:  # after `apply`, whose group it leaves open
+        if event.order_id == 1:
+            started.set()
+            await anyio.sleep_forever()
+
+    engine = Down(progress)
+    await producer.place([0, 1])
+    assert await Relay(producer.outbox, engine).run_once() == 2
+    worker = billing.worker(engine, max_in_flight=2, grace=0.2)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(worker.run)
+            with anyio.fail_after(10):
+                await started.wait()
+            tasks.cancel_scope.cancel()
+        with closing(connect(billing.path, timeout=0)) as other:
+            other.execute("BEGIN IMMEDIATE")  # free: nothing left open by the stopped worker
+            other.rollback()
+        assert billing.effects() == once([0, 1])  # committed, so skipped when they come back
+    finally:
+        billing.close()

@@ -33,7 +33,7 @@ import anyio
 import anyio.to_thread
 
 from .._errors import add_note
-from ._context import deferred_commits
+from ._context import Settle, deferred_commits
 from ._inbox import InboxAttempt, InboxError, InboxKey
 from ._sqlite import close_all, explicit_transactions, shareable
 
@@ -135,6 +135,8 @@ class SqliteInbox:
 
     @contextlib.asynccontextmanager
     async def _alone(self, key: InboxKey | None) -> AsyncIterator[InboxAttempt]:
+        if self._group is not None:  # its own statements would wait for the group's lock
+            await self._commit_open()
         if key is not None and await self._quick(self._seen, key):
             yield _APPLIED
             return
@@ -250,10 +252,25 @@ class SqliteInbox:
         group = self._group = _Group(self, connection)
         return group
 
+    async def _commit_open(self) -> None:
+        """Commit the open group now (its failure is for the worker to see)."""
+        writer = self._writer
+        if writer.held:
+            await writer.wait()
+        else:
+            writer.held = True
+        try:
+            group = self._group
+            if group is not None:
+                with contextlib.suppress(Exception):
+                    await self._commit(group)
+        finally:
+            writer.release()
+
     async def _commit(self, group: _Group) -> None:
         """Commit ``group``, or end it with the failure; its outcome is in ``group.failure``."""
         connection = group.connection
-        if not connection.in_transaction:  # a handler ended it, unseen: nothing to commit
+        if not _open(connection):  # a handler ended or closed it, unseen: nothing to commit
             last = group.keys[-1] if group.keys else None
             lost = InboxError(_WHERE, "shared", option="key", value=last)
             self._end(group, lost)
@@ -478,6 +495,14 @@ def _waiting(
         connection.execute("PRAGMA busy_timeout = 0")
 
 
+def _open(connection: sqlite3.Connection) -> bool:
+    """Whether ``connection`` is in a transaction (not if a handler closed it)."""
+    try:
+        return connection.in_transaction
+    except sqlite3.ProgrammingError:
+        return False
+
+
 def _begin(connection: sqlite3.Connection) -> None:
     connection.execute("BEGIN IMMEDIATE")
 
@@ -531,13 +556,15 @@ class _Group:
 class _Joined:
     """One `SqliteInbox.attempt` in the group's transaction (``group_commit=True``)."""
 
-    __slots__ = ("_group", "_inbox", "_joined", "_key", "_token")
+    __slots__ = ("_commits", "_group", "_inbox", "_joined", "_key", "_token")
 
     def __init__(self, inbox: SqliteInbox, key: InboxKey | None) -> None:
         self._inbox = inbox
         self._key = key
         self._group: _Group | None = None
         self._joined = False
+        #: Where the worker collects this delivery's commits; None: commit before returning.
+        self._commits: list[Settle] | None = None
 
     async def __aenter__(self) -> InboxAttempt:
         inbox, key = self._inbox, self._key
@@ -551,9 +578,14 @@ class _Joined:
         try:
             group = inbox._group
             suspects = inbox._suspects
-            if group is not None and suspects and key is not None and key in suspects:
+            commits = deferred_commits() if key is not None else None
+            if commits is not None and suspects and key in suspects:
+                commits = None  # its last group failed: this time it commits alone
+            if group is not None and commits is None:
+                # It commits before it returns, so it must not take the others' writes (or
+                # their failure) with it: they commit first.
                 with contextlib.suppress(Exception):  # their failure is theirs (settle)
-                    await inbox._commit(group)  # the others first: this one commits alone
+                    await inbox._commit(group)
                 group = None
             if group is None:
                 group = await inbox._open_group()
@@ -573,19 +605,21 @@ class _Joined:
                 raise
             if not fresh:  # recorded already: it changed nothing
                 self._undo(group, joined)
+                if joined and commits is not None:  # the record may be this group's, uncommitted:
+                    commits.append(group)  # the skip is acked only once it is committed
                 writer.release()
                 return _APPLIED
         except BaseException:
             writer.release()
             raise
-        self._group, self._joined = group, joined
+        self._group, self._joined, self._commits = group, joined, commits
         self._token = _inside.set(inbox)
         return group.attempt
 
     def _undo(self, group: _Group, joined: bool) -> None:
         """Take this handler's part out of ``group``, which ends if it was alone in it."""
         inbox, connection = self._inbox, group.connection
-        if not connection.in_transaction:  # the handler ended it: the others' with it
+        if not _open(connection):  # the handler ended or closed it: the others' with it
             inbox._end(group, InboxError(_WHERE, "shared", option="key", value=self._key))
             return
         try:
@@ -613,11 +647,11 @@ class _Joined:
         connection = group.connection
         try:
             if error is not None:
-                if not connection.in_transaction:
+                if not _open(connection):
                     add_note(error, str(InboxError(_WHERE, "committed", option="key", value=key)))
                 self._undo(group, self._joined)  # no await: nothing can cut it short
                 return  # the error goes on
-            if not connection.in_transaction:  # the handler ended it: the others' with it
+            if not _open(connection):  # the handler ended or closed it: the others' with it
                 inbox._end(group, InboxError(_WHERE, "shared", option="key", value=key))
                 raise InboxError(_WHERE, "committed", option="key", value=key)
             if self._joined:
@@ -626,17 +660,16 @@ class _Joined:
                 except BaseException as failure:
                     inbox._end(group, failure)
                     raise
-            commits = deferred_commits()
+            commits = self._commits
             if key is not None:
                 group.keys.append(key)
-                if (
-                    commits is not None
-                    and len(group.keys) < _MOST
-                    and time.monotonic() - group.opened < _YOUNG
-                    and not (inbox._suspects and key in inbox._suspects)
-                ):
-                    commits.append(group)  # the worker commits it before the ack
-                    return
+            if (
+                commits is not None
+                and len(group.keys) < _MOST
+                and time.monotonic() - group.opened < _YOUNG
+            ):
+                commits.append(group)  # the worker commits it before the ack
+                return
             await inbox._commit(group)
         finally:
             _inside.reset(self._token)

@@ -208,8 +208,9 @@ class Worker:
         #: Entries whose ack waits for their handlers' transactions to commit (an inbox
         #: with group_commit=True leaves the commit of several handlers to the worker).
         self._settling: dict[tuple[str, str], list[Settle]] = {}
-        #: Those left by handlers whose entry was stopped: to commit, with nothing to ack.
-        self._loose: list[Settle] = []
+        #: Those left by the handlers of a delivery that failed or was stopped: to commit
+        #: at once, with nothing to ack (the entry comes back).
+        self._loose: dict[Settle, None] = {}
         #: (stream, partition key) -> set when the latest entry handed over with that key is done.
         self._last_of_key: dict[tuple[str, str], anyio.Event] = {}
         self._acking = False
@@ -261,8 +262,9 @@ class Worker:
         self._handling.clear()
         self._last_of_key.clear()
         self._queued.clear()
+        for commits in self._settling.values():  # a stopped run's: still to be committed
+            self._loose.update(dict.fromkeys(commits))
         self._settling.clear()
-        self._loose.clear()
         self._next_claim = -math.inf
         self._servers = self._max_in_flight
         self._servers_done = anyio.Event()
@@ -431,9 +433,11 @@ class Worker:
             self._scopes.add(scope)
             try:
                 while not self._stopping:  # once stopping, what is buffered stays pending
+                    if self._loose:
+                        await self._settle_loose()
                     job = jobs.take()  # buffered: no trip through the loop
                     if job is None:
-                        if self._settling or self._loose:  # nothing to handle: commit now
+                        if self._settling:  # nothing to handle: no reason to keep them open
                             await self._settle_pending()
                         if not await jobs.wait():
                             break
@@ -442,6 +446,8 @@ class Worker:
                     self._stats.in_flight += 1
                     try:
                         if after is not None:  # the key's previous entry first: order per key
+                            if self._settling and not after.is_set():  # perhaps a long wait
+                                await self._settle_pending()
                             await after.wait()
                         await self._process(inbound)
                     except anyio.get_cancelled_exc_class():
@@ -487,9 +493,10 @@ class Worker:
         for scope in list(self._scopes):
             scope.cancel()
         await self._servers_done.wait()
+        with anyio.move_on_after(max(self._grace, 1.0)):  # the handler tasks are done: no wait
+            await self._settle_pending()
         with anyio.move_on_after(max(self._grace, 1.0)):  # the engine may be down
             await self._flush_acks()
-            await self._settle_pending()
 
     async def _ack(self, stream: str, entry_id: str) -> None:
         """Ack soon, in one call with the entries finishing alongside.
@@ -591,8 +598,15 @@ class Worker:
 
     async def _settle_pending(self) -> None:
         """Commit what the handlers left open (the acks of their entries still to come)."""
-        loose, self._loose = self._loose, []
-        await _settle_each([*loose, *(c for commits in self._settling.values() for c in commits)])
+        await self._settle_loose()
+        await _settle_each([c for commits in list(self._settling.values()) for c in commits])
+
+    async def _settle_loose(self) -> None:
+        """Commit what the handlers of failed or stopped deliveries left open."""
+        while self._loose:
+            commit = next(iter(self._loose))
+            await commit.settle()
+            self._loose.pop(commit, None)  # only now: cancelled above, it is settled next time
 
     async def _process(self, inbound: Inbound) -> None:
         envelope = inbound.envelope
@@ -628,7 +642,8 @@ class Worker:
             await self.bus.publish(event, **self._kwargs, delivery=delivery)
         except Exception as error:
             if commits:  # the handlers that succeeded keep their effect: they are not run again
-                await _settle_each(commits)
+                self._loose.update(dict.fromkeys(commits))
+                await self._settle_loose()
             self._stats.failed += 1
             if inbound.attempt >= self._max_deliveries:
                 await self._dead_letter(inbound, f"failed {inbound.attempt} times: {_why(error)}")
@@ -646,7 +661,7 @@ class Worker:
             )
             return
         except BaseException:
-            self._loose.extend(commits)  # stopped: committed when a handler task is idle
+            self._loose.update(dict.fromkeys(commits))  # stopped: committed by the next task
             raise
         finally:
             leave_commits(deferring)
