@@ -831,3 +831,65 @@ async def test_an_unshared_attempt_commits_an_open_group_first_instead_of_waitin
     assert sent == [1] and charges(db) == [1]
     assert len(await inbox.applied()) == 2
     inbox.close()
+
+
+async def test_an_unshared_attempt_inside_a_shared_transaction_runs_or_says_nested(
+    db: sqlite3.Connection, inbox: SqliteInbox
+) -> None:
+    """Unchecked (no delivery) it runs; with a key, its record would wait for the outer lock."""
+    bus = LocalEventBus()
+    noted: list[int] = []
+
+    @bus.register(modifiers=[idempotent(inbox, connection="db")])
+    async def outer(event: Placed, db: sqlite3.Connection, delivery: Delivery) -> None:
+        db.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        await bus.publish(Total(event.order_id))  # a local event: no key
+        if event.order_id == 2:
+            await bus.publish(Total(event.order_id), delivery=delivery)  # keyed: refused
+
+    @bus.register(modifiers=[idempotent(inbox)])
+    async def note(event: Total) -> None:
+        noted.append(event.order_id)
+
+    with anyio.fail_after(10):
+        await bus.publish(Placed(1), delivery=a_delivery())
+        with pytest.raises(PublishError) as caught:
+            await bus.publish(Placed(2), delivery=a_delivery())
+    inner = caught.value.failures[0].exception
+    assert isinstance(inner, PublishError)
+    error = inner.failures[0].exception
+    assert isinstance(error, InboxError) and error.problem == "nested"
+    assert noted == [1, 2] and charges(db) == [1]
+
+
+async def test_an_unshared_attempt_beside_a_concurrent_group_records_without_waiting_for_it(
+    path: Path, db: sqlite3.Connection
+) -> None:
+    """Its record goes after a group opened while it ran, which it commits first."""
+    from mediator.transports._context import enter_commits, leave_commits
+
+    inbox = SqliteInbox(database=path, group_commit=True, timeout=30.0)
+    inbox.create(db)
+    bus = LocalEventBus(strategy="concurrent")
+    sending, sent = anyio.Event(), []
+
+    @bus.register(modifiers=[idempotent(inbox)])
+    async def notify(event: Placed) -> None:
+        await sending.wait()  # the e-mail goes out while charge opens a group
+        sent.append(event.order_id)
+
+    @bus.register(modifiers=[idempotent(inbox, connection="tx")])
+    async def charge(event: Placed, tx: sqlite3.Connection) -> None:
+        tx.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
+        sending.set()
+
+    left: list[Any] = []
+    token = enter_commits(left)
+    try:
+        with anyio.fail_after(10):  # not the 30 s of waiting for the group's lock
+            await bus.publish(Placed(1), delivery=a_delivery())
+    finally:
+        leave_commits(token)
+    assert sent == [1] and charges(db) == [1]
+    assert len(await inbox.applied()) == 2
+    inbox.close()

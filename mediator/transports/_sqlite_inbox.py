@@ -135,14 +135,20 @@ class SqliteInbox:
 
     @contextlib.asynccontextmanager
     async def _alone(self, key: InboxKey | None) -> AsyncIterator[InboxAttempt]:
-        if self._group is not None:  # its own statements would wait for the group's lock
+        if key is None:  # nothing to check or record
+            yield _FRESH
+            return
+        if _inside.get() is self:  # its record would wait for the lock its own task holds
+            raise InboxError(_WHERE, "nested", option="key", value=key)
+        if self._group is not None:  # its statements would wait for the group's lock
             await self._commit_open()
-        if key is not None and await self._quick(self._seen, key):
+        if await self._quick(self._seen, key):
             yield _APPLIED
             return
         yield _FRESH
-        if key is not None:
-            await self._quick(self._record_alone, key)
+        if self._group is not None:  # opened meanwhile, by a handler running alongside
+            await self._commit_open()
+        await self._quick(self._record_alone, key)
 
     async def applied(self) -> list[InboxKey]:
         """Every recorded key, oldest first: for tests and inspection."""

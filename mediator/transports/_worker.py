@@ -262,9 +262,13 @@ class Worker:
         self._handling.clear()
         self._last_of_key.clear()
         self._queued.clear()
-        for commits in self._settling.values():  # a stopped run's: still to be committed
-            self._loose.update(dict.fromkeys(commits))
-        self._settling.clear()
+        # A stopped run's commits: those of entries still to be acked stay with them (the
+        # next flush acks an entry only if its group committed), the others are loose.
+        unacked = {(stream, i) for stream, ids in self._unacked.items() for i in ids}
+        for key, commits in list(self._settling.items()):
+            if key not in unacked:
+                self._loose.update(dict.fromkeys(commits))
+                del self._settling[key]
         self._next_claim = -math.inf
         self._servers = self._max_in_flight
         self._servers_done = anyio.Event()
