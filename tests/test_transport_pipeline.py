@@ -929,3 +929,93 @@ async def test_with_group_commit_a_worker_stopped_while_the_broker_hangs_leaves_
         assert billing.effects() == once([0, 1])  # committed, so skipped when they come back
     finally:
         billing.close()
+
+
+async def test_with_group_commit_a_worker_run_again_never_acks_an_entry_whose_group_failed(
+    progress: Progress, producer: Producer, tmp_path: Path
+) -> None:
+    """Stopped while the broker hangs on another stream's ack: what it still has to ack
+    keeps its commits into the next run, so an entry whose group failed stays pending."""
+    billing, _ = grouped(tmp_path / "billing.db", foreign_keys=True)
+    with closing(sqlite3.connect(billing.path)) as setup:
+        setup.executescript(
+            """
+            CREATE TABLE accounts (id INTEGER PRIMARY KEY);
+            CREATE TABLE postings (
+                account INTEGER REFERENCES accounts (id) DEFERRABLE INITIALLY DEFERRED
+            );
+            """
+        )
+    hanging = anyio.Event()
+    orders_acked: list[str] = []
+    attempts: list[int] = []
+
+    class Hangs(Engine):
+        hang = True
+
+        async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+            if self.hang and stream == "pings":
+                hanging.set()
+                await anyio.sleep_forever()
+            if stream == "orders":
+                orders_acked.extend(entry_ids)
+            await super().ack(stream, group, entry_ids)
+
+    assert billing.inbox is not None
+    billing.bus = LocalEventBus()
+
+    @billing.bus.register
+    async def ping(event: Invoiced) -> None:  # no inbox: nothing to commit
+        pass
+
+    @billing.bus.register(modifiers=[idempotent(billing.inbox, connection="db")])
+    async def apply(event: Placed, db: sqlite3.Connection, delivery: Delivery) -> None:
+        attempts.append(delivery.attempt)
+        db.execute("INSERT INTO effects VALUES (?, ?, ?)", ("billing", event.order_id, "-"))
+        if delivery.attempt == 1:
+            db.execute("INSERT INTO postings VALUES (404)")  # fails at COMMIT
+        elif delivery.attempt == 2:
+            raise ConnectionError("still down")
+
+    clock = Clock()
+    engine = Hangs(progress, clock=clock)
+    for stream, event in (("pings", Invoiced(0)), ("orders", Placed(7))):
+        encoded = codec.encode(event)
+        envelope = Envelope(
+            new_id(), encoded.type, encoded.version, datetime.now(UTC), encoded.payload
+        )
+        await engine.append(stream, [envelope])
+
+    def worker() -> Worker:
+        return Worker(
+            engine,
+            codec,
+            billing.bus,
+            streams=["pings", "orders"],
+            group="billing",
+            consumer="billing-1",
+            block=0.05,
+            grace=0.0,
+            claim_after=30.0,
+        )
+
+    first = worker()
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(first.run)
+            with anyio.fail_after(10):
+                await hanging.wait()
+            tasks.cancel_scope.cancel()
+        engine.hang = False
+        async with anyio.create_task_group() as tasks:  # the same worker, run again
+            tasks.start_soon(first.run)
+            await progress.until(lambda: attempts == [1, 2] and not first.stats().in_flight)
+            assert orders_acked == []  # nor was attempt 1, whose group did not commit
+            assert await engine.pending_count("orders", "billing") == 1
+            clock.advance(31)
+            await progress.until(lambda: len(orders_acked) == 1)  # attempt 3
+            tasks.cancel_scope.cancel()
+    finally:
+        billing.close()
+    assert billing.effects() == once([7])
+    assert await engine.pending_count("orders", "billing") == 0
