@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import weakref
 from typing import Any
@@ -129,4 +130,12 @@ def test_registering_from_another_thread_while_the_loop_dispatches_loses_no_rout
         assert answers == ["own"] * count
         assert [cls for cls in classes if reached[cls] != ["own"]] == []
 
-    anyio.run(main, backend=backend)
+    # Each system call of the registering thread gives the GIL away, and the loop, never
+    # idle, holds it for a whole switch interval: at the default 5 ms that made this test
+    # take from 20 s to two minutes.  The race it looks for is the same at 0.1 ms.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    try:
+        anyio.run(main, backend=backend)
+    finally:
+        sys.setswitchinterval(interval)
