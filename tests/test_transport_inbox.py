@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import sys
@@ -22,9 +23,11 @@ from mediator.transports import (
     InboxKey,
     InboxStore,
     SqliteInbox,
+    _sqlite_inbox,
     idempotent,
     new_id,
 )
+from mediator.transports._context import enter_commits, leave_commits
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,23 @@ def wal(path: Path, *, journal: str = "wal") -> sqlite3.Connection:
     connection.execute(f"PRAGMA journal_mode = {journal}")
     connection.execute("PRAGMA synchronous = NORMAL")
     return connection
+
+
+@pytest.fixture
+def young(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group stays open for the next handler however slow the machine (not 5 ms)."""
+    monkeypatch.setattr(_sqlite_inbox, "_YOUNG", 60.0)
+
+
+@contextlib.contextmanager
+def as_a_worker() -> Iterator[list[Any]]:
+    """What a worker does around a delivery: collect the commits its handlers leave to it."""
+    commits: list[Any] = []
+    token = enter_commits(commits)
+    try:
+        yield commits
+    finally:
+        leave_commits(token)
 
 
 def charges(db: sqlite3.Connection) -> list[int]:
@@ -607,12 +627,8 @@ def test_the_shared_message() -> None:
 
 
 async def test_a_group_left_for_the_worker_to_commit_is_rolled_back_by_close(
-    path: Path, db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    path: Path, db: sqlite3.Connection, young: None
 ) -> None:
-    from mediator.transports import _sqlite_inbox
-    from mediator.transports._context import enter_commits, leave_commits
-
-    monkeypatch.setattr(_sqlite_inbox, "_YOUNG", 60.0)  # a loaded machine cannot split it
 
     inbox = SqliteInbox(database=path, group_commit=True)
     inbox.create(db)
@@ -622,13 +638,9 @@ async def test_a_group_left_for_the_worker_to_commit_is_rolled_back_by_close(
     async def charge(event: Placed, tx: sqlite3.Connection) -> None:
         tx.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
 
-    left: list[Any] = []  # what a worker collects, to commit before its acks
-    token = enter_commits(left)
-    try:
+    with as_a_worker() as left:
         await bus.publish(Placed(1), delivery=a_delivery())
         await bus.publish(Placed(2), delivery=a_delivery())
-    finally:
-        leave_commits(token)
     assert len(left) == 2 and left[0] is left[1]  # one group for both
     assert charges(db) == []  # not committed yet
     inbox.close()
@@ -641,7 +653,6 @@ async def test_a_group_left_for_the_worker_to_commit_is_rolled_back_by_close(
 async def test_in_a_group_a_failed_or_cancelled_handler_undoes_only_its_own_writes(
     path: Path, db: sqlite3.Connection
 ) -> None:
-    from mediator.transports._context import enter_commits, leave_commits
 
     inbox = SqliteInbox(database=path, group_commit=True)
     inbox.create(db)
@@ -657,10 +668,8 @@ async def test_in_a_group_a_failed_or_cancelled_handler_undoes_only_its_own_writ
             inside.set()
             await anyio.sleep_forever()
 
-    left: list[Any] = []
     deliveries = {n: a_delivery() for n in range(1, 5)}
-    token = enter_commits(left)
-    try:
+    with as_a_worker() as left:
         await bus.publish(Placed(1), delivery=deliveries[1])
         with pytest.raises(PublishError):
             await bus.publish(Placed(2), delivery=deliveries[2])
@@ -669,8 +678,6 @@ async def test_in_a_group_a_failed_or_cancelled_handler_undoes_only_its_own_writ
             await inside.wait()
             tasks.cancel_scope.cancel()
         await bus.publish(Placed(4), delivery=deliveries[4])
-    finally:
-        leave_commits(token)
     # All four joined one group (2 and 3 in savepoints); 4 committed it, unless it was
     # still young enough to leave that to the worker too.
     assert {id(group) for group in left} == {id(left[0])}
@@ -706,13 +713,10 @@ def fk_inbox(path: Path, db: sqlite3.Connection) -> SqliteInbox:
 
 
 async def test_a_skip_on_a_record_not_yet_committed_waits_for_its_group(
-    path: Path, db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    path: Path, db: sqlite3.Connection, young: None
 ) -> None:
     """The same event again while its first run's group is open: the skip's ack waits."""
-    from mediator.transports import _sqlite_inbox
-    from mediator.transports._context import enter_commits, leave_commits
 
-    monkeypatch.setattr(_sqlite_inbox, "_YOUNG", 60.0)
     inbox = fk_inbox(path, db)
     bus = LocalEventBus(modifiers=[idempotent(inbox, connection="tx")])
     runs: list[int] = []
@@ -724,14 +728,12 @@ async def test_a_skip_on_a_record_not_yet_committed_waits_for_its_group(
 
     first, again = a_delivery(), a_delivery()
     again = replace(again, event_id=first.event_id)
-    first_commits: list[Any] = []
-    again_commits: list[Any] = []
-    for delivery, commits in ((a_delivery(), []), (first, first_commits), (again, again_commits)):
-        token = enter_commits(commits)
-        try:
+    commits: list[list[Any]] = []
+    for delivery in (a_delivery(), first, again):
+        with as_a_worker() as left:
             await bus.publish(Placed(len(runs)), delivery=delivery)
-        finally:
-            leave_commits(token)
+        commits.append(left)
+    _, first_commits, again_commits = commits
     assert runs == [0, 1]  # skipped the second time: its record is in the open group
     (group,) = set(again_commits)
     assert group is first_commits[0]  # so the skip is acked only once that group commits
@@ -742,12 +744,9 @@ async def test_a_skip_on_a_record_not_yet_committed_waits_for_its_group(
 
 
 async def test_a_local_publish_commits_an_open_group_first_and_keeps_its_own_fate(
-    path: Path, db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    path: Path, db: sqlite3.Connection, young: None
 ) -> None:
-    from mediator.transports import _sqlite_inbox
-    from mediator.transports._context import enter_commits, leave_commits
 
-    monkeypatch.setattr(_sqlite_inbox, "_YOUNG", 60.0)
     inbox = fk_inbox(path, db)
     bus = LocalEventBus(modifiers=[idempotent(inbox, connection="tx")])
 
@@ -757,12 +756,8 @@ async def test_a_local_publish_commits_an_open_group_first_and_keeps_its_own_fat
         if event.order_id == 1:
             tx.execute("INSERT INTO postings VALUES (404)")  # fails at COMMIT
 
-    left: list[Any] = []
-    token = enter_commits(left)
-    try:
+    with as_a_worker() as left:
         await bus.publish(Placed(1), delivery=a_delivery())  # a worker's: its commit waits
-    finally:
-        leave_commits(token)
     await bus.publish(Placed(2))  # local: commits now, without the group's failure
     assert charges(db) == [2]
     failure = await left[0].settle()  # the group was committed first, and failed
@@ -773,7 +768,6 @@ async def test_a_local_publish_commits_an_open_group_first_and_keeps_its_own_fat
 async def test_a_handler_closing_the_shared_connection_fails_its_group_and_frees_the_inbox(
     path: Path, db: sqlite3.Connection
 ) -> None:
-    from mediator.transports._context import enter_commits, leave_commits
 
     inbox = SqliteInbox(database=path, group_commit=True)
     inbox.create(db)
@@ -785,14 +779,10 @@ async def test_a_handler_closing_the_shared_connection_fails_its_group_and_frees
         if event.order_id == 2:
             tx.close()
 
-    left: list[Any] = []
-    token = enter_commits(left)
-    try:
+    with as_a_worker() as left:
         await bus.publish(Placed(1), delivery=a_delivery())
         with pytest.raises(PublishError) as raised:
             await bus.publish(Placed(2), delivery=a_delivery())
-    finally:
-        leave_commits(token)
     (failure,) = raised.value.failures
     assert isinstance(failure.exception, InboxError) and failure.exception.problem == "committed"
     shared = await left[0].settle()  # the first handler's writes went with the connection
@@ -806,7 +796,6 @@ async def test_an_unshared_attempt_commits_an_open_group_first_instead_of_waitin
     path: Path, db: sqlite3.Connection
 ) -> None:
     """``idempotent(inbox)`` beside ``idempotent(inbox, connection=...)`` on one event."""
-    from mediator.transports._context import enter_commits, leave_commits
 
     inbox = SqliteInbox(database=path, group_commit=True, timeout=30.0)
     inbox.create(db)
@@ -821,13 +810,8 @@ async def test_an_unshared_attempt_commits_an_open_group_first_instead_of_waitin
     async def notify(event: Placed) -> None:
         sent.append(event.order_id)
 
-    left: list[Any] = []
-    token = enter_commits(left)
-    try:
-        with anyio.fail_after(10):  # not the 30 s of waiting for its own group's lock
-            await bus.publish(Placed(1), delivery=a_delivery())
-    finally:
-        leave_commits(token)
+    with as_a_worker(), anyio.fail_after(10):  # not the 30 s of its own group's lock
+        await bus.publish(Placed(1), delivery=a_delivery())
     assert sent == [1] and charges(db) == [1]
     assert len(await inbox.applied()) == 2
     inbox.close()
@@ -866,7 +850,6 @@ async def test_an_unshared_attempt_beside_a_concurrent_group_records_without_wai
     path: Path, db: sqlite3.Connection
 ) -> None:
     """Its record goes after a group opened while it ran, which it commits first."""
-    from mediator.transports._context import enter_commits, leave_commits
 
     inbox = SqliteInbox(database=path, group_commit=True, timeout=30.0)
     inbox.create(db)
@@ -883,13 +866,8 @@ async def test_an_unshared_attempt_beside_a_concurrent_group_records_without_wai
         tx.execute("INSERT INTO charges VALUES (?)", (event.order_id,))
         sending.set()
 
-    left: list[Any] = []
-    token = enter_commits(left)
-    try:
-        with anyio.fail_after(10):  # not the 30 s of waiting for the group's lock
-            await bus.publish(Placed(1), delivery=a_delivery())
-    finally:
-        leave_commits(token)
+    with as_a_worker(), anyio.fail_after(10):  # not the 30 s of the group's lock
+        await bus.publish(Placed(1), delivery=a_delivery())
     assert sent == [1] and charges(db) == [1]
     assert len(await inbox.applied()) == 2
     inbox.close()

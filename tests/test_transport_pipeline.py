@@ -668,7 +668,11 @@ def young(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def grouped(path: Path, *, foreign_keys: bool = False) -> tuple[Consumer, list[str]]:
-    """A consumer whose inbox groups commits, and the statements its connections ran."""
+    """A consumer whose inbox groups commits, and the statements its connections ran.
+
+    With ``foreign_keys``, a ``postings`` row for an account that does not exist is a
+    write that fails only at COMMIT (a deferred foreign key).
+    """
     statements: list[str] = []
 
     def traced() -> sqlite3.Connection:
@@ -678,7 +682,18 @@ def grouped(path: Path, *, foreign_keys: bool = False) -> tuple[Consumer, list[s
         connection.set_trace_callback(statements.append)
         return connection
 
-    return Consumer(path, group_commit=True, connector=traced), statements
+    consumer = Consumer(path, group_commit=True, connector=traced)
+    if foreign_keys:
+        with closing(sqlite3.connect(path)) as setup:
+            setup.executescript(
+                """
+                CREATE TABLE accounts (id INTEGER PRIMARY KEY);
+                CREATE TABLE postings (
+                    account INTEGER REFERENCES accounts (id) DEFERRABLE INITIALLY DEFERRED
+                );
+                """
+            )
+    return consumer, statements
 
 
 class Acks(Engine):
@@ -771,15 +786,6 @@ async def test_with_group_commit_a_group_that_cannot_commit_comes_back_and_commi
     """One handler's writes that fail at COMMIT (a deferred foreign key) fail only it."""
     n = 10
     billing, statements = grouped(tmp_path / "billing.db", foreign_keys=True)
-    with closing(sqlite3.connect(billing.path)) as setup:
-        setup.executescript(
-            """
-            CREATE TABLE accounts (id INTEGER PRIMARY KEY);
-            CREATE TABLE postings (
-                account INTEGER REFERENCES accounts (id) DEFERRABLE INITIALLY DEFERRED
-            );
-            """
-        )
 
     async def post(event: Placed, delivery: Delivery, db: sqlite3.Connection) -> None:
         if event.order_id == 3:  # no such account: only the commit finds out
@@ -937,15 +943,6 @@ async def test_with_group_commit_a_worker_run_again_never_acks_an_entry_whose_gr
     """Stopped while the broker hangs on another stream's ack: what it still has to ack
     keeps its commits into the next run, so an entry whose group failed stays pending."""
     billing, _ = grouped(tmp_path / "billing.db", foreign_keys=True)
-    with closing(sqlite3.connect(billing.path)) as setup:
-        setup.executescript(
-            """
-            CREATE TABLE accounts (id INTEGER PRIMARY KEY);
-            CREATE TABLE postings (
-                account INTEGER REFERENCES accounts (id) DEFERRABLE INITIALLY DEFERRED
-            );
-            """
-        )
     hanging = anyio.Event()
     orders_acked: list[str] = []
     attempts: list[int] = []

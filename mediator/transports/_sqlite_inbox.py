@@ -260,18 +260,19 @@ class SqliteInbox:
 
     async def _commit_open(self) -> None:
         """Commit the open group now (its failure is for the worker to see)."""
-        writer = self._writer
-        if writer.held:
-            await writer.wait()
-        else:
-            writer.held = True
+        group = self._group
+        if group is not None:
+            await self._settle(group)
+
+    async def _settle(self, group: _Group) -> None:
+        """Commit ``group`` once the writer's turn is free: a handler inside may still write."""
+        await self._writer.take()
         try:
-            group = self._group
-            if group is not None:
-                with contextlib.suppress(Exception):
+            if not group.done:
+                with contextlib.suppress(Exception):  # kept in group.failure
                     await self._commit(group)
         finally:
-            writer.release()
+            self._writer.release()
 
     async def _commit(self, group: _Group) -> None:
         """Commit ``group``, or end it with the failure; its outcome is in ``group.failure``."""
@@ -282,19 +283,22 @@ class SqliteInbox:
             self._end(group, lost)
             raise lost
         try:
-            if self._commit_waits(connection):  # waits for the disk: in a thread
-                await self._in_thread(_waiting, connection, self._timeout, _commit)
-            else:  # on the loop, or in a thread if a reader holds the lock it needs
-                try:
-                    _commit(connection)
-                except sqlite3.OperationalError as failure:
-                    if not _busy(failure):
-                        raise
-                    await self._in_thread(_waiting, connection, self._timeout, _commit)
+            await self._commit_connection(connection)
         except BaseException as error:
             self._end(group, error)
             raise
         self._end(group, None)
+
+    async def _commit_connection(self, connection: sqlite3.Connection) -> None:
+        if self._commit_waits(connection):  # waits for the disk: in a thread
+            await self._in_thread(_waiting, connection, self._timeout, _commit)
+        else:  # on the loop, or in a thread if a reader holds the lock it needs
+            try:
+                _commit(connection)
+            except sqlite3.OperationalError as failure:
+                if not _busy(failure):
+                    raise
+                await self._in_thread(_waiting, connection, self._timeout, _commit)
 
     def _end(self, group: _Group, failure: BaseException | None) -> None:
         """``group`` is over: committed, or (``failure``) rolled back with its connection."""
@@ -364,8 +368,8 @@ class _Turns:
     What `anyio.Lock` does, for a tenth of its cost when the turn is free
     (0.1 against 1 µs): the lock finds the current task on each acquire and
     release, to refuse re-entry, which the "nested" check has done already.
-    A free turn is taken by setting ``held``, with no trip through the event
-    loop; a taken one is waited for with `wait`.
+    `take` takes a free turn by setting ``held``, with no trip through the
+    event loop, and waits for a taken one.
     """
 
     __slots__ = ("_queue", "held")
@@ -373,6 +377,13 @@ class _Turns:
     def __init__(self) -> None:
         self.held = False
         self._queue: deque[anyio.Event] = deque()
+
+    async def take(self) -> None:
+        """The turn: taken at once if free (no trip through the event loop), else waited for."""
+        if self.held:
+            await self.wait()
+        else:
+            self.held = True
 
     async def wait(self) -> None:
         """Wait for the holder's `release` to hand the turn over (``held`` stays True)."""
@@ -415,10 +426,7 @@ class _Shared:
         if _inside.get() is inbox:
             raise InboxError(_WHERE, "nested", option="key", value=key)
         writer = inbox._writer
-        if writer.held:
-            await writer.wait()
-        else:  # free: no trip through the event loop
-            writer.held = True
+        await writer.take()
         connection: sqlite3.Connection | None = None
         try:
             connection = inbox._take()
@@ -470,15 +478,7 @@ class _Shared:
                 # what it wrote after is outside any transaction.  A mistake to show.
                 clean = True
                 raise InboxError(_WHERE, "committed", option="key", value=self._key)
-            if inbox._commit_waits(connection):  # waits for the disk: in a thread
-                await inbox._in_thread(_waiting, connection, inbox._timeout, _commit)
-            else:  # on the loop, or in a thread if a reader holds the lock it needs
-                try:
-                    _commit(connection)
-                except sqlite3.OperationalError as failure:
-                    if not _busy(failure):
-                        raise
-                    await inbox._in_thread(_waiting, connection, inbox._timeout, _commit)
+            await inbox._commit_connection(connection)
             clean = True
         finally:
             _inside.reset(self._token)
@@ -544,18 +544,7 @@ class _Group:
 
     async def settle(self) -> BaseException | None:
         if not self.done:
-            inbox = self.inbox
-            writer = inbox._writer
-            if writer.held:  # a handler is inside: it may still write
-                await writer.wait()
-            else:
-                writer.held = True
-            try:
-                if not self.done:
-                    with contextlib.suppress(Exception):
-                        await inbox._commit(self)
-            finally:
-                writer.release()
+            await self.inbox._settle(self)
         return self.failure
 
 
@@ -577,10 +566,7 @@ class _Joined:
         if _inside.get() is inbox:
             raise InboxError(_WHERE, "nested", option="key", value=key)
         writer = inbox._writer
-        if writer.held:
-            await writer.wait()
-        else:  # free: no trip through the event loop
-            writer.held = True
+        await writer.take()
         try:
             group = inbox._group
             suspects = inbox._suspects
